@@ -1,0 +1,578 @@
+"""Neural networks for image restoration (exercise 5 of Image Processing 67829).
+
+Small ResNet-style networks are trained on randomly corrupted patches and then
+applied, fully convolutionally, to whole images: Gaussian denoising of photos,
+motion deblurring of text, and the Deep Image Prior (section 8, no training).
+
+The sections of this module follow the assignment's sections.  Run
+``python sol5.py --help`` for the command-line entry points (train the two
+models, restore a file, evaluate, depth study, benchmarks).
+
+Conventions
+-----------
+* Images are 2-D float64 arrays in [0, 1].  Integer images (uint8, ...) are
+  converted with :func:`skimage.util.img_as_float64`; RGB images and values
+  outside [0, 1] raise a ValueError that says how to convert them.
+* Networks see values shifted by -0.5, i.e. in [-0.5, 0.5].
+* All randomness in data generation and corruption comes from numpy's global
+  generator (``np.random.seed`` makes a run replayable; for the weights too use
+  ``keras.utils.set_random_seed``).
+
+API changes since 2020
+----------------------
+* ``fit_generator`` is gone: ``train_model`` calls ``Model.fit`` with the two
+  Python generators and whole numbers of steps.
+* ``scipy.ndimage.filters.convolve`` is now ``scipy.ndimage.convolve``.
+* Keras 3 refuses to call a model built for 24x24 inputs on a larger tensor, so
+  ``restore_image`` clones the base model onto an input of the image's size,
+  *sharing* its layers (and so its weights).
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import collections  # noqa: E402
+import math  # noqa: E402
+import weakref  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.ndimage  # noqa: E402
+import skimage.util  # noqa: E402
+from keras.layers import Activation, Add, Conv2D, Input  # noqa: E402
+from keras.models import Model  # noqa: E402
+from keras.optimizers import Adam  # noqa: E402
+
+import sol5_utils  # noqa: E402
+from sol5_utils import read_image  # noqa: E402,F401  (the course's read_image, re-exported)
+
+
+# ==========================================================================
+# Input checks shared by the public functions
+# ==========================================================================
+
+def as_gray_image(image, name="image"):
+    """Validate a grayscale image and return it as float64 in [0, 1].
+
+    Integer and boolean images are converted by their dtype's range (uint8 is
+    divided by 255); an ``(H, W, 1)`` array is squeezed to ``(H, W)``.
+
+    Raises
+    ------
+    ValueError
+        For RGB or other non-2-D input, NaNs, or float values outside [0, 1].
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        raise ValueError(f"{name} must be a 2-D grayscale image, got shape {image.shape} (RGB?); "
+                         "convert it with skimage.color.rgb2gray or read it with read_image(path, 1)")
+    if image.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D grayscale image of shape (height, width), "
+                         f"got shape {image.shape}")
+    if image.dtype == bool or np.issubdtype(image.dtype, np.integer):
+        return skimage.util.img_as_float64(image)
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{name} must hold numbers, got dtype {image.dtype}")
+    image = image.astype(np.float64, copy=False)
+    low, high = image.min(initial=0.0), image.max(initial=0.0)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if low < -1e-6 or high > 1 + 1e-6:
+        raise ValueError(f"{name} values must lie in [0, 1], got [{low:.3g}, {high:.3g}]; "
+                         "divide an 8-bit image by 255")
+    return image
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_crop_size(crop_size):
+    try:
+        height, width = crop_size
+    except (TypeError, ValueError):
+        raise ValueError(f"crop_size must be a (height, width) pair, got {crop_size!r}") from None
+    return _check_positive_int(height, "crop height"), _check_positive_int(width, "crop width")
+
+
+# ==========================================================================
+# 3  Dataset handling
+# ==========================================================================
+
+def load_dataset(filenames, batch_size, corruption_func, crop_size):
+    """Endless generator of (corrupted, clean) patch batches.
+
+    Each sample picks a random file (read once, then cached), cuts a random
+    crop three times ``crop_size``, corrupts that crop with
+    ``corruption_func`` and takes one random ``crop_size`` patch at the same
+    place from the clean and the corrupted crop.  Both are shifted by -0.5.
+
+    Parameters
+    ----------
+    filenames : list of str
+        Paths of clean images.
+    batch_size : int
+        Number of patch pairs per batch.
+    corruption_func : callable
+        ``corruption_func(image) -> corrupted image`` of the same shape.
+    crop_size : tuple of int
+        ``(height, width)`` of the patches.
+
+    Returns
+    -------
+    generator
+        Yields ``(source_batch, target_batch)``, each a float32 array of shape
+        ``(batch_size, height, width, 1)`` with values in [-0.5, 0.5];
+        ``source_batch`` holds the corrupted patches.
+
+    Raises
+    ------
+    ValueError
+        For an empty file list, a bad batch or crop size (at once), and, when
+        the file is first drawn, for an unreadable image or one smaller than
+        ``crop_size``.  An image smaller than three times ``crop_size`` is
+        used with a smaller large crop (its whole extent) and a warning.
+
+    Examples
+    --------
+    >>> data = load_dataset(paths, 100, lambda im: add_gaussian_noise(im, 0, 0.2), (24, 24))  # doctest: +SKIP
+    >>> source, target = next(data)  # doctest: +SKIP
+    """
+    filenames = list(filenames) if not isinstance(filenames, str) else [filenames]
+    if not filenames:
+        raise ValueError("filenames is empty: pass at least one image path "
+                         "(for instance sol5_utils.images_for_denoising())")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    crop_size = _check_crop_size(crop_size)
+    if not callable(corruption_func):
+        raise ValueError(f"corruption_func must be callable, got {corruption_func!r}")
+    return _patch_batches(filenames, batch_size, corruption_func, crop_size)
+
+
+def _patch_batches(filenames, batch_size, corruption_func, crop_size):
+    cache = {}
+    height, width = crop_size
+    while True:
+        source = np.empty((batch_size, height, width, 1), np.float32)
+        target = np.empty((batch_size, height, width, 1), np.float32)
+        for i in range(batch_size):
+            name = filenames[np.random.randint(len(filenames))]
+            image = _cached_image(name, cache, crop_size)
+            clean_crop = _random_window(image, (3 * height, 3 * width))
+            corrupted_crop = np.asarray(corruption_func(clean_crop))
+            if corrupted_crop.shape != clean_crop.shape:
+                raise ValueError(f"corruption_func returned shape {corrupted_crop.shape} "
+                                 f"for an input of shape {clean_crop.shape}; it must keep the shape")
+            row = np.random.randint(clean_crop.shape[0] - height + 1)
+            col = np.random.randint(clean_crop.shape[1] - width + 1)
+            target[i, :, :, 0] = clean_crop[row:row + height, col:col + width]
+            source[i, :, :, 0] = corrupted_crop[row:row + height, col:col + width]
+        target -= 0.5
+        source -= 0.5
+        yield source, target
+
+
+def _cached_image(name, cache, crop_size):
+    """Read ``name`` as grayscale once; later calls return the cached array."""
+    image = cache.get(name)
+    if image is None:
+        image = read_image(name, 1)
+        if image.shape[0] < crop_size[0] or image.shape[1] < crop_size[1]:
+            raise ValueError(f"image {name!r} of shape {image.shape} is smaller than the patch "
+                             f"size {crop_size}; remove it from the list or use smaller patches")
+        if image.shape[0] < 3 * crop_size[0] or image.shape[1] < 3 * crop_size[1]:
+            sol5_utils.warn_once(f"image {name!r} of shape {image.shape} is smaller than 3x the "
+                                 f"patch size {crop_size}: its large crops are clipped to the image")
+        cache[name] = image
+    return image
+
+
+def _random_window(image, size):
+    """A random crop of ``size`` (clipped to the image's own size)."""
+    height, width = min(size[0], image.shape[0]), min(size[1], image.shape[1])
+    row = np.random.randint(image.shape[0] - height + 1)
+    col = np.random.randint(image.shape[1] - width + 1)
+    return image[row:row + height, col:col + width]
+
+
+# ==========================================================================
+# 4  Neural network model
+# ==========================================================================
+
+def resblock(input_tensor, num_channels):
+    """Residual block: ReLU(conv(ReLU(conv(x))) + x), 3x3 convolutions, same padding.
+
+    Parameters
+    ----------
+    input_tensor : KerasTensor
+        Symbolic input with ``num_channels`` channels.
+    num_channels : int
+        Filters of both convolutions.
+
+    Returns
+    -------
+    KerasTensor
+        The block's output, same shape as the input.
+    """
+    features = Conv2D(num_channels, (3, 3), padding="same")(input_tensor)
+    features = Activation("relu")(features)
+    features = Conv2D(num_channels, (3, 3), padding="same")(features)
+    return Activation("relu")(Add()([features, input_tensor]))
+
+
+def build_nn_model(height, width, num_channels, num_res_blocks):
+    """The untrained (and uncompiled) restoration network of figure 1.
+
+    conv -> ReLU -> ``num_res_blocks`` residual blocks -> conv to one channel,
+    plus the network's input: the layers learn the correction to the input.
+
+    Parameters
+    ----------
+    height, width : int
+        Patch size the model is trained on (the model is fully convolutional).
+    num_channels : int
+        Filters of every convolution but the last (which has 1).
+    num_res_blocks : int
+        Number of residual blocks (0 is allowed).
+
+    Returns
+    -------
+    keras.Model
+        Input and output of shape ``(height, width, 1)``.
+
+    Examples
+    --------
+    >>> model = build_nn_model(24, 24, 48, 5)
+    >>> model.input_shape, model.output_shape
+    ((None, 24, 24, 1), (None, 24, 24, 1))
+    """
+    height = _check_positive_int(height, "height")
+    width = _check_positive_int(width, "width")
+    num_channels = _check_positive_int(num_channels, "num_channels")
+    if isinstance(num_res_blocks, bool) or not isinstance(num_res_blocks, (int, np.integer)) \
+            or num_res_blocks < 0:
+        raise ValueError(f"num_res_blocks must be a non-negative integer, got {num_res_blocks!r}")
+    corrupted = Input(shape=(height, width, 1))
+    features = Conv2D(num_channels, (3, 3), padding="same")(corrupted)
+    features = Activation("relu")(features)
+    for _ in range(num_res_blocks):
+        features = resblock(features, num_channels)
+    correction = Conv2D(1, (3, 3), padding="same")(features)
+    restored = Add()([corrupted, correction])
+    return Model(inputs=corrupted, outputs=restored)
+
+
+# ==========================================================================
+# 5  Training networks for image restoration
+# ==========================================================================
+
+def split_train_valid(images):
+    """The assignment's 80/20 split of a file list, in list order (each part non-empty)."""
+    images = list(images)
+    if len(images) < 2:
+        raise ValueError(f"need at least 2 images to split into training and validation sets, "
+                         f"got {len(images)}")
+    n_train = min(max(int(0.8 * len(images)), 1), len(images) - 1)
+    return images[:n_train], images[n_train:]
+
+
+def train_model(model, images, corruption_func, batch_size,
+                steps_per_epoch, num_epochs, num_valid_samples):
+    """Train ``model`` on corrupted patches of ``images`` (80/20 train/validation).
+
+    The model is compiled with the mean squared error and ``Adam(beta_2=0.9)``
+    and fitted with ``Model.fit`` (today's ``fit_generator``) on two
+    :func:`load_dataset` generators whose patch size is the model's input size.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A restoration network with a fixed ``(height, width, 1)`` input.
+    images : list of str
+        Complete paths of clean images; the first 80% train, the rest validate.
+    corruption_func : callable
+        As in :func:`load_dataset`.
+    batch_size, steps_per_epoch, num_epochs : int
+        The training schedule.
+    num_valid_samples : int
+        Patches to validate on after each epoch (rounded up to whole batches).
+
+    Returns
+    -------
+    keras.callbacks.History
+        The losses per epoch (``history.history['val_loss']``...).
+
+    Raises
+    ------
+    ValueError
+        For fewer than two images, non-positive counts, or a model whose input
+        size is not fixed.
+    """
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
+    num_epochs = _check_positive_int(num_epochs, "num_epochs")
+    num_valid_samples = _check_positive_int(num_valid_samples, "num_valid_samples")
+    crop_size = tuple(model.input_shape[1:3])
+    if None in crop_size:
+        raise ValueError(f"the model's input must have a fixed size to train on patches, "
+                         f"got input shape {model.input_shape}")
+    train_images, valid_images = split_train_valid(images)
+    train_set = load_dataset(train_images, batch_size, corruption_func, crop_size)
+    valid_set = load_dataset(valid_images, batch_size, corruption_func, crop_size)
+    model.compile(loss="mean_squared_error", optimizer=Adam(beta_2=0.9))
+    return model.fit(train_set, steps_per_epoch=steps_per_epoch, epochs=num_epochs,
+                     validation_data=valid_set,
+                     validation_steps=max(1, math.ceil(num_valid_samples / batch_size)))
+
+
+# ==========================================================================
+# 6  Image restoration of complete images
+# ==========================================================================
+
+#: Per base model, a few models of other input sizes sharing its layers.
+_RESIZED_MODELS = weakref.WeakKeyDictionary()
+_RESIZED_PER_MODEL = 8
+
+
+def model_for_size(base_model, height, width):
+    """A model with input ``(height, width, 1)`` that shares ``base_model``'s layers.
+
+    Because the layers (not copies) are shared, later training of the base
+    model is seen by the returned model.  A few sizes are cached per model.
+    """
+    if tuple(base_model.input_shape[1:3]) == (height, width):
+        return base_model
+    try:
+        by_size = _RESIZED_MODELS.setdefault(base_model, collections.OrderedDict())
+    except TypeError:  # not weak-referenceable: do not cache
+        by_size = collections.OrderedDict()
+    resized = by_size.get((height, width))
+    if resized is None:
+        try:
+            resized = keras.models.clone_model(
+                base_model, input_tensors=Input(shape=(height, width, 1)),
+                clone_function=lambda layer: layer)
+        except Exception:  # e.g. a subclassed model: it takes any size itself
+            resized = base_model
+        by_size[(height, width)] = resized
+        while len(by_size) > _RESIZED_PER_MODEL:
+            by_size.popitem(last=False)
+    else:
+        by_size.move_to_end((height, width))
+    return resized
+
+
+def restore_image(corrupted_image, base_model):
+    """Restore a whole image with a network trained on small patches.
+
+    Parameters
+    ----------
+    corrupted_image : ndarray, shape (height, width)
+        Grayscale float64 image in [0, 1] (integer images are converted).
+    base_model : keras.Model
+        A trained restoration network (inputs and outputs in [-0.5, 0.5]).
+
+    Returns
+    -------
+    restored : ndarray of float64, shape (height, width)
+        Clipped to [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the image is not 2-D or its values are outside [0, 1].
+
+    Examples
+    --------
+    >>> noisy = add_gaussian_noise(image, 0.1, 0.1)  # doctest: +SKIP
+    >>> clean = restore_image(noisy, learn_denoising_model())  # doctest: +SKIP
+    """
+    image = as_gray_image(corrupted_image, "corrupted_image")
+    model = model_for_size(base_model, *image.shape)
+    batch = (image.astype(np.float32) - 0.5)[None, :, :, None]
+    restored = np.asarray(model(batch, training=False))[0, :, :, 0]
+    return np.clip(restored.astype(np.float64) + 0.5, 0.0, 1.0)
+
+
+# ==========================================================================
+# 7  Application to image denoising and deblurring
+# ==========================================================================
+
+#: The assignment's schedules: batch size, steps per epoch, epochs, validation samples.
+Schedule = collections.namedtuple("Schedule", "batch_size steps_per_epoch num_epochs num_valid_samples")
+QUICK_SCHEDULE = Schedule(10, 3, 2, 30)
+DENOISE_SCHEDULE = Schedule(100, 100, 5, 1000)
+DEBLUR_SCHEDULE = Schedule(100, 100, 10, 1000)
+DENOISE_PATCH, DENOISE_CHANNELS, DENOISE_SIGMAS = (24, 24), 48, (0.0, 0.2)
+DEBLUR_PATCH, DEBLUR_CHANNELS, DEBLUR_KERNEL_SIZES = (16, 16), 32, [7]
+
+
+def quantize(image):
+    """Round to the nearest i/255 and clip to [0, 1]."""
+    return np.clip(np.round(image * 255) / 255, 0.0, 1.0)
+
+
+def add_gaussian_noise(image, min_sigma, max_sigma):
+    """Add zero-mean Gaussian noise of a random standard deviation.
+
+    Parameters
+    ----------
+    image : ndarray, shape (height, width)
+        Grayscale image in [0, 1].
+    min_sigma, max_sigma : float
+        The standard deviation is drawn uniformly from [min_sigma, max_sigma].
+
+    Returns
+    -------
+    corrupted : ndarray of float64
+        Rounded to the nearest i/255 and clipped to [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``min_sigma < 0`` or ``min_sigma > max_sigma``, or for a bad image.
+    """
+    image = as_gray_image(image)
+    if not (np.isfinite(min_sigma) and np.isfinite(max_sigma)) or min_sigma < 0:
+        raise ValueError(f"min_sigma must be a non-negative number, got {min_sigma!r}")
+    if min_sigma > max_sigma:
+        raise ValueError(f"min_sigma ({min_sigma}) is larger than max_sigma ({max_sigma}); swap them")
+    sigma = np.random.uniform(min_sigma, max_sigma)
+    return quantize(image + np.random.normal(0.0, sigma, image.shape))
+
+
+def _learn_model(task, images, corruption_func, patch, channels, num_res_blocks, schedule):
+    """The training recipe both ``learn_*`` functions fill in."""
+    print(f"sol5: training the {task} model on {sol5_utils.describe_source(images)}")
+    model = build_nn_model(patch[0], patch[1], channels, num_res_blocks)
+    train_model(model, images, corruption_func, *schedule)
+    return model
+
+
+def learn_denoising_model(num_res_blocks=5, quick_mode=False):
+    """Train a network that removes Gaussian noise of unknown sigma in [0, 0.2].
+
+    24x24 patches, 48 channels; batches of 100, 100 steps per epoch, 5 epochs,
+    1000 validation samples (quick mode: 10, 3, 2, 30).  The images come from
+    :func:`sol5_utils.images_for_denoising`.
+
+    Parameters
+    ----------
+    num_res_blocks : int, optional
+        Depth of the network.
+    quick_mode : bool, optional
+        Train on the tiny schedule (seconds), same code path.
+
+    Returns
+    -------
+    keras.Model
+        The trained model (24x24 input; use :func:`restore_image` for whole images).
+    """
+    def corruption(image):
+        return add_gaussian_noise(image, *DENOISE_SIGMAS)
+    return _learn_model("denoising", sol5_utils.images_for_denoising(), corruption,
+                        DENOISE_PATCH, DENOISE_CHANNELS, num_res_blocks,
+                        QUICK_SCHEDULE if quick_mode else DENOISE_SCHEDULE)
+
+
+def add_motion_blur(image, kernel_size, angle):
+    """Blur ``image`` along a line of ``kernel_size`` pixels at ``angle`` radians.
+
+    The kernel comes from :func:`sol5_utils.motion_blur_kernel` (angle 0 is a
+    horizontal line, counter-clockwise positive); borders are reflected.
+
+    Parameters
+    ----------
+    image : ndarray, shape (height, width)
+        Grayscale image in [0, 1].
+    kernel_size : int
+        Odd positive kernel side.
+    angle : float
+        In radians, in [0, pi).
+
+    Returns
+    -------
+    blurred : ndarray of float64
+        Same shape (not rounded: :func:`random_motion_blur` rounds).
+
+    Raises
+    ------
+    ValueError
+        For an even or non-positive kernel size, an angle outside [0, pi) or a
+        bad image.
+    """
+    image = as_gray_image(image)
+    kernel = sol5_utils.motion_blur_kernel(kernel_size, angle)
+    return scipy.ndimage.convolve(image, kernel)
+
+
+def random_motion_blur(image, list_of_kernel_sizes):
+    """Motion blur with a random angle in [0, pi) and a random size from the list.
+
+    Returns
+    -------
+    blurred : ndarray of float64
+        Rounded to the nearest i/255 and clipped to [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For an empty list or a size that is not odd and positive.
+    """
+    sizes = list(np.atleast_1d(list_of_kernel_sizes))
+    if not sizes:
+        raise ValueError("list_of_kernel_sizes is empty; pass odd sizes such as [7]")
+    for size in sizes:
+        sol5_utils.check_kernel_size(size)
+    angle = np.random.uniform(0, np.pi)
+    kernel_size = sizes[np.random.randint(len(sizes))]
+    return quantize(add_motion_blur(image, kernel_size, angle))
+
+
+def learn_deblurring_model(num_res_blocks=5, quick_mode=False):
+    """Train a network that removes 7-pixel motion blur of any angle from text.
+
+    16x16 patches, 32 channels; batches of 100, 100 steps per epoch, 10
+    epochs, 1000 validation samples (quick mode: 10, 3, 2, 30).  The images
+    come from :func:`sol5_utils.images_for_deblurring`.
+
+    Parameters
+    ----------
+    num_res_blocks : int, optional
+        Depth of the network.
+    quick_mode : bool, optional
+        Train on the tiny schedule (seconds), same code path.
+
+    Returns
+    -------
+    keras.Model
+        The trained model (16x16 input; use :func:`restore_image` for whole images).
+    """
+    def corruption(image):
+        return random_motion_blur(image, DEBLUR_KERNEL_SIZES)
+    return _learn_model("deblurring", sol5_utils.images_for_deblurring(), corruption,
+                        DEBLUR_PATCH, DEBLUR_CHANNELS, num_res_blocks,
+                        QUICK_SCHEDULE if quick_mode else DEBLUR_SCHEDULE)
+
+
+# ==========================================================================
+# 8  Bonus: Deep Image Prior
+# ==========================================================================
+
+def deep_prior_restore_image(corrupted_image):
+    """Restore an image with an untrained network fitted to the image itself.
+
+    See :mod:`sol5_dip` style notes in the README; implemented below.
+    """
+    raise NotImplementedError
+
+
+if __name__ == "__main__":
+    import sol5_cli
+    sol5_cli.main()

@@ -1,0 +1,441 @@
+"""Helpers for ``sol5``: image reading, the training file lists and the blur kernel.
+
+The course shipped a helper module of this name; this one keeps its interface
+(``images_for_denoising``, ``images_for_deblurring``, ``motion_blur_kernel``) and
+adds ``read_image`` from the course's first exercise.
+
+When the course folders ``image_dataset/train`` and ``text_dataset/train`` lie
+beside this module, the file lists are exactly their images.  When they do not,
+the lists fall back to data that is available offline:
+
+* photos: the natural images that ship inside scikit-image, converted to
+  grayscale (``camera``, ``astronaut``, ``coffee``, ``text`` and ``page`` are held
+  out for evaluation and never trained on);
+* text: document images rendered from the DejaVu fonts that ship with
+  matplotlib, with varied fonts, sizes, spacing, ink and paper levels, uneven
+  illumination and a little sensor noise.
+
+Both fallback sets are written once, deterministically, into a cache folder
+(``$SOL5_CACHE``, else ``$XDG_CACHE_HOME/sol5``, else ``~/.cache/sol5``).
+"""
+
+import os
+import pathlib
+import warnings
+
+import imageio.v3 as iio
+import numpy as np
+import skimage.color
+import skimage.data
+import skimage.draw
+import skimage.transform
+import skimage.util
+
+MODULE_DIR = pathlib.Path(__file__).resolve().parent
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+#: Seed of the fixed shuffle of the file lists (so the 80/20 split is reproducible).
+LIST_SEED = 1234
+#: Photos shipped with scikit-image that the fallback trains on.
+TRAIN_PHOTOS = ("brick", "chelsea", "coins", "grass", "gravel", "hubble_deep_field",
+                "moon", "rocket", "retina", "immunohistochemistry", "cell",
+                "motorcycle_left")
+#: scikit-image photos kept for evaluation only: never in a training list.
+HELD_OUT_PHOTOS = ("camera", "astronaut", "coffee")
+#: scikit-image text images kept for evaluation only: never in a training list.
+HELD_OUT_TEXT = ("text", "page")
+#: Number of generated text pages, and how many of them are held out.
+N_TEXT_PAGES = 240
+N_TEXT_HELD_OUT = 16
+#: Bump when the generators change, so stale caches are rebuilt.
+CACHE_VERSION = "v1"
+
+
+# --------------------------------------------------------------------------
+# Reading images
+# --------------------------------------------------------------------------
+
+def read_image(filename, representation):
+    """Read an image file as a float64 array in [0, 1].
+
+    Parameters
+    ----------
+    filename : str or path-like
+        Path of the image file.
+    representation : {1, 2}
+        1 for a grayscale image of shape ``(H, W)``, 2 for an RGB image of
+        shape ``(H, W, 3)``.
+
+    Returns
+    -------
+    image : ndarray of float64
+        Values in [0, 1].
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file cannot be decoded as an image, or ``representation`` is
+        not 1 or 2.
+
+    Examples
+    --------
+    >>> im = read_image("image_dataset/train/some.jpg", 1)  # doctest: +SKIP
+    >>> im.dtype, im.ndim
+    (dtype('float64'), 2)
+    """
+    if representation not in (1, 2):
+        raise ValueError(f"representation must be 1 (grayscale) or 2 (RGB), got {representation!r}")
+    path = pathlib.Path(filename)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {str(path)!r}; check the path")
+    try:
+        raw = iio.imread(path)
+    except Exception as exc:  # imageio raises many kinds of errors
+        raise ValueError(f"cannot read {str(path)!r} as an image ({exc}); "
+                         "is it a valid .png/.jpg file?") from exc
+    return to_float_image(raw, representation, name=str(path))
+
+
+def to_float_image(raw, representation=1, name="image"):
+    """Convert a decoded image array to float64 in [0, 1] (gray or RGB)."""
+    raw = np.asarray(raw)
+    if raw.ndim == 3 and raw.shape[-1] == 4:
+        raw = raw[..., :3]  # drop alpha
+    if raw.ndim == 3 and raw.shape[-1] == 1:
+        raw = raw[..., 0]
+    if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[-1] != 3):
+        raise ValueError(f"{name}: unsupported image shape {raw.shape}; "
+                         "expected (H, W), (H, W, 3) or (H, W, 4)")
+    image = skimage.util.img_as_float64(raw)
+    if representation == 1 and image.ndim == 3:
+        image = skimage.color.rgb2gray(image)
+    elif representation == 2 and image.ndim == 2:
+        image = skimage.color.gray2rgb(image)
+    return np.clip(image, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------
+# File lists
+# --------------------------------------------------------------------------
+
+def cache_dir():
+    """Folder where the offline fallback data is written."""
+    if os.environ.get("SOL5_CACHE"):
+        return pathlib.Path(os.environ["SOL5_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "sol5"
+
+
+def list_images(folder):
+    """Sorted image files (.jpg, .jpeg, .png) of ``folder``, shuffled reproducibly.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` does not exist.
+    ValueError
+        If it holds no image file.
+    """
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {str(folder)!r}; "
+                                "create it and put .jpg/.png images in it")
+    files = sorted(str(p) for p in folder.iterdir()
+                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise ValueError(f"no .jpg/.png images in {str(folder)!r}; add some training images")
+    # A private generator: the shuffle never touches the global random state.
+    order = np.random.default_rng(LIST_SEED).permutation(len(files))
+    return [files[i] for i in order]
+
+
+def _course_train_dir(dataset):
+    """``<module dir>/<dataset>/train`` or None when ``<dataset>`` is absent."""
+    top = MODULE_DIR / dataset
+    if not top.exists():
+        return None
+    if not (top / "train").is_dir():
+        raise FileNotFoundError(f"{str(top)!r} exists but has no 'train' folder; the course data "
+                                f"belongs in {str(top / 'train')!r}")
+    return top / "train"
+
+
+def images_for_denoising():
+    """Paths of the photos to train the denoising model on.
+
+    The images of ``image_dataset/train/`` beside this module when that folder
+    exists, else scikit-image's shipped photos (grayscale copies in the cache;
+    the held-out photos excluded).  The order is a fixed shuffle.
+
+    Returns
+    -------
+    paths : list of str
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``image_dataset/`` exists without a ``train/`` folder.
+    ValueError
+        If the course folder holds no images.
+    """
+    course = _course_train_dir("image_dataset")
+    if course is not None:
+        return list_images(course)
+    return list_images(fallback_photos_dir())
+
+
+def images_for_deblurring():
+    """Paths of the text images to train the deblurring model on.
+
+    The images of ``text_dataset/train/`` beside this module when that folder
+    exists, else generated document images (see :func:`fallback_text_dir`;
+    the held-out pages excluded).  The order is a fixed shuffle.
+
+    Returns
+    -------
+    paths : list of str
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``text_dataset/`` exists without a ``train/`` folder.
+    ValueError
+        If the course folder holds no images.
+    """
+    course = _course_train_dir("text_dataset")
+    if course is not None:
+        return list_images(course)
+    return list_images(fallback_text_dir() / "train")
+
+
+def describe_source(paths):
+    """One line saying where a training list comes from."""
+    folder = pathlib.Path(paths[0]).parent if paths else pathlib.Path("?")
+    if cache_dir() in folder.parents:
+        origin = "offline fallback data (cache)"
+    else:
+        origin = "course data"
+    return f"{len(paths)} images from {origin} in {folder}"
+
+
+# --------------------------------------------------------------------------
+# Offline fallback data
+# --------------------------------------------------------------------------
+
+def load_skimage_photo(name):
+    """A scikit-image sample photo as grayscale float64 in [0, 1]."""
+    if name.startswith("motorcycle"):
+        left, right, _ = skimage.data.stereo_motorcycle()
+        raw = left if name == "motorcycle_left" else right
+    else:
+        raw = getattr(skimage.data, name)()
+    return to_float_image(raw, 1, name=name)
+
+
+def _save_gray(path, image):
+    iio.imwrite(path, skimage.util.img_as_ubyte(np.clip(image, 0, 1)))
+
+
+def _build_once(folder, build):
+    """Run ``build(tmp_folder)`` unless ``folder`` is complete; atomic rename."""
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    count = build(tmp)
+    (tmp / ".complete").touch()
+    if folder.exists():  # a stale partial folder
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process won the race
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"sol5: wrote {count} offline training images to {folder} (done once)")
+    return folder
+
+
+def fallback_photos_dir():
+    """Folder of grayscale copies of scikit-image's training photos (built once).
+
+    Each photo is stored at full size and at half size, so that the patches
+    see structures at two scales.
+    """
+    def build(tmp):
+        count = 0
+        for name in TRAIN_PHOTOS:
+            image = load_skimage_photo(name)
+            if max(image.shape) > 1024:  # keep the cache small and fast to read
+                image = skimage.transform.rescale(image, 1024 / max(image.shape), anti_aliasing=True)
+            half = skimage.transform.rescale(image, 0.5, anti_aliasing=True)
+            _save_gray(tmp / f"{name}.png", image)
+            _save_gray(tmp / f"{name}_half.png", half)
+            count += 2
+        return count
+    return _build_once(cache_dir() / f"photos-{CACHE_VERSION}", build)
+
+
+def fallback_text_dir():
+    """Folder of generated text pages, with ``train/`` and ``heldout/`` (built once)."""
+    def build(tmp):
+        (tmp / "train").mkdir()
+        (tmp / "heldout").mkdir()
+        for i in range(N_TEXT_PAGES):
+            page = render_page(np.random.default_rng([LIST_SEED, i]))
+            sub = "heldout" if i < N_TEXT_HELD_OUT else "train"
+            _save_gray(tmp / sub / f"page_{i:04d}.png", page)
+        return N_TEXT_PAGES
+    return _build_once(cache_dir() / f"text-{CACHE_VERSION}", build)
+
+
+def _font_files():
+    """The DejaVu TrueType fonts that ship with matplotlib."""
+    import matplotlib
+    folder = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    fonts = sorted(folder.glob("DejaVu*.ttf"))
+    if not fonts:
+        raise FileNotFoundError(f"no DejaVu fonts in {str(folder)!r}; reinstall matplotlib")
+    return fonts
+
+
+_LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
+_LETTER_P = np.array([12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8,
+                      2.4, 2.4, 2.2, 2.0, 2.0, 1.9, 1.5, 1.0, 0.8, 0.2, 0.2, 0.1, 0.1])
+_LETTER_P = _LETTER_P / _LETTER_P.sum()
+
+
+def _random_line(rng, n_chars):
+    """Pseudo-English words, with capitals, digits and punctuation."""
+    words, length = [], 0
+    while length < n_chars:
+        kind = rng.random()
+        if kind < 0.06:
+            word = "".join(rng.choice(list("0123456789"), rng.integers(1, 5)))
+        elif kind < 0.09:
+            word = str(rng.choice(["=", "+", "-", "(x)", "f(s)", "->", "&", "%", "/", ">>>"]))
+        else:
+            word = "".join(rng.choice(list(_LETTERS), rng.integers(1, 10), p=_LETTER_P))
+            if rng.random() < 0.15:
+                word = word.capitalize()
+            if rng.random() < 0.12:
+                word += str(rng.choice(list(".,;:?!")))
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)
+
+
+def render_page(rng):
+    """A synthetic grayscale photo or scan of printed text, float64 in [0, 1].
+
+    Font, size, line spacing, ink and paper levels, rotation, uneven
+    illumination, ruled lines, softness and sensor noise are all drawn from
+    ``rng``, so a seeded generator gives the same page every time.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+    import scipy.ndimage
+
+    height, width = int(rng.integers(160, 321)), int(rng.integers(200, 401))
+    supersample = 3
+    font_px = int(rng.integers(9, 31))
+    font = ImageFont.truetype(str(rng.choice(_font_files())), font_px * supersample)
+    canvas = Image.new("L", (width * supersample, height * supersample), 0)
+    draw = ImageDraw.Draw(canvas)
+    spacing = font_px * supersample * rng.uniform(1.05, 1.9)
+    margin = rng.integers(-font_px, 3 * font_px) * supersample
+    y = rng.uniform(-0.8, 0.5) * spacing
+    chars_per_line = int(2.2 * width / font_px) + 2
+    ruled = rng.random() < 0.25
+    while y < canvas.height:
+        if rng.random() < 0.9:  # some lines are blank, like paragraph breaks
+            draw.text((margin, y), _random_line(rng, chars_per_line), fill=255, font=font)
+        if ruled:
+            line_y = y + 1.05 * font_px * supersample
+            draw.line([(0, line_y), (canvas.width, line_y)], fill=int(rng.integers(60, 200)),
+                      width=supersample)
+        y += spacing
+    ink_mask = np.asarray(canvas, dtype=np.float64) / 255.0
+    angle = rng.normal(0.0, 5.0) if rng.random() < 0.7 else 0.0
+    ink_mask = skimage.transform.rotate(ink_mask, angle, mode="constant")
+    ink_mask = skimage.transform.downscale_local_mean(ink_mask, (supersample, supersample))
+    ink_mask = ink_mask[:height, :width]
+
+    paper = rng.uniform(0.45, 1.0)
+    ink = rng.uniform(0.0, max(0.0, paper - 0.2))
+    page = paper + (ink - paper) * ink_mask
+    # uneven illumination: a tilted plane times a smooth random field
+    rows, cols = np.mgrid[0:height, 0:width] / max(height, width)
+    plane = 1 + rng.uniform(-0.3, 0.3) * (rows - 0.5) + rng.uniform(-0.3, 0.3) * (cols - 0.5)
+    field = scipy.ndimage.gaussian_filter(rng.standard_normal((height, width)), max(height, width) / 6)
+    field = field / (np.abs(field).max() + 1e-12)
+    page = page * plane * (1 + rng.uniform(0.0, 0.25) * field)
+    page = scipy.ndimage.gaussian_filter(page, rng.uniform(0.0, 0.8))  # lens / scanner softness
+    page = page + rng.normal(0.0, rng.uniform(0.0, 0.03), page.shape)  # sensor noise
+    return np.clip(page, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------
+# Motion blur kernel
+# --------------------------------------------------------------------------
+
+def motion_blur_kernel(kernel_size, angle):
+    """A square motion-blur kernel: a normalised line through its centre.
+
+    Parameters
+    ----------
+    kernel_size : int
+        Odd, positive side of the kernel.
+    angle : float
+        Direction of the line in radians, in [0, pi), counter-clockwise from
+        the positive horizontal axis: 0 is horizontal, pi/2 vertical, 3*pi/4
+        runs from the upper left to the lower right.  (The course's own helper
+        measured the angle from the vertical axis; both agree at pi/4 and
+        3*pi/4, and training samples the angle uniformly either way.)
+
+    Returns
+    -------
+    kernel : ndarray of float64, shape (kernel_size, kernel_size)
+        Non-negative entries summing to 1.
+
+    Raises
+    ------
+    ValueError
+        If ``kernel_size`` is not an odd positive integer, or ``angle`` is
+        outside [0, pi).
+
+    Examples
+    --------
+    >>> motion_blur_kernel(3, 0.0)
+    array([[0.        , 0.        , 0.        ],
+           [0.33333333, 0.33333333, 0.33333333],
+           [0.        , 0.        , 0.        ]])
+    """
+    check_kernel_size(kernel_size)
+    if not np.isfinite(angle) or not 0 <= angle < np.pi:
+        raise ValueError(f"angle must be in radians in [0, pi), got {angle!r}; "
+                         "reduce it modulo pi")
+    half = kernel_size // 2
+    direction = np.array([-np.sin(angle), np.cos(angle)])  # (row, col); rows grow downwards
+    end = np.round(direction * half / np.abs(direction).max()).astype(int)
+    rows, cols = skimage.draw.line(half - end[0], half - end[1], half + end[0], half + end[1])
+    kernel = np.zeros((kernel_size, kernel_size))
+    kernel[rows, cols] = 1.0
+    return kernel / kernel.sum()
+
+
+def check_kernel_size(kernel_size):
+    """Raise ValueError unless ``kernel_size`` is an odd positive integer."""
+    if (isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer))
+            or kernel_size < 1 or kernel_size % 2 == 0):
+        raise ValueError(f"kernel size must be an odd positive integer (1, 3, 5, 7, ...), "
+                         f"got {kernel_size!r}; an even kernel has no centre")
+
+
+def warn_once(message, _seen=set()):
+    """Issue a UserWarning the first time a given message appears."""
+    if message not in _seen:
+        _seen.add(message)
+        warnings.warn(message, stacklevel=3)
