@@ -1,0 +1,67 @@
+"""Section 7: the two learn_* functions in quick mode, and the command line."""
+import keras
+import numpy as np
+import pytest
+
+import sol5
+
+
+def conv_filters(model):
+    return [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+def test_quick_denoising_model(capsys):
+    model = sol5.learn_denoising_model(num_res_blocks=2, quick_mode=True)
+    assert model.input_shape == (None, 24, 24, 1)
+    assert conv_filters(model) == [48] * 5 + [1]
+    assert "offline fallback" in capsys.readouterr().out
+    image = np.random.uniform(0, 1, (40, 50))
+    assert sol5.restore_image(image, model).shape == (40, 50)
+
+
+def test_quick_deblurring_model():
+    model = sol5.learn_deblurring_model(quick_mode=True)
+    assert model.input_shape == (None, 16, 16, 1)
+    assert conv_filters(model) == [32] * 11 + [1]
+
+
+@pytest.mark.parametrize("quick, schedule", [(True, sol5.QUICK_SCHEDULE),
+                                              (False, sol5.DENOISE_SCHEDULE)])
+def test_quick_mode_only_changes_the_numbers(monkeypatch, quick, schedule):
+    calls = []
+    monkeypatch.setattr(sol5, "train_model", lambda *args: calls.append(args))
+    sol5.learn_denoising_model(num_res_blocks=1, quick_mode=quick)
+    (model, images, corruption, *numbers), = calls
+    assert tuple(numbers) == tuple(schedule)
+    assert model.input_shape == (None, 24, 24, 1)
+    noisy = corruption(np.full((30, 30), 0.5))
+    assert noisy.shape == (30, 30) and 0 < (noisy - 0.5).std() < 0.25
+
+
+def test_full_deblurring_schedule(monkeypatch):
+    calls = []
+    monkeypatch.setattr(sol5, "train_model", lambda *args: calls.append(args))
+    sol5.learn_deblurring_model(num_res_blocks=1)
+    (model, images, corruption, *numbers), = calls
+    assert tuple(numbers) == (100, 100, 10, 1000)
+    dot = np.zeros((21, 21))
+    dot[10, 10] = 1
+    assert np.count_nonzero(corruption(dot)) == 7  # a 7-pixel line
+
+
+def test_command_line_trains_and_restores(tmp_path, monkeypatch):
+    import imageio.v3 as iio
+    monkeypatch.chdir(tmp_path)
+    sol5.main(["train", "--quick", "--tasks", "denoise", "--num-res-blocks", "1"])
+    assert (tmp_path / "outputs" / "denoise.keras").is_file()
+    assert (tmp_path / "outputs" / "restoration_examples.png").is_file()
+    iio.imwrite(tmp_path / "in.png", np.random.randint(0, 256, (33, 45, 3), np.uint8))
+    sol5.main(["restore", "--task", "denoise", "in.png", "out.png"])
+    out = iio.imread(tmp_path / "out.png")
+    assert out.shape == (33, 45) and out.dtype == np.uint8
+
+
+def test_command_line_restore_without_model_explains(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="train one first"):
+        sol5.main(["restore", "--task", "deblur", "in.png", "out.png"])
