@@ -683,7 +683,31 @@ def build_parser():
     restore.add_argument("input", help="image file to restore (.png, .jpg; RGB is made gray)")
     restore.add_argument("output", help="where to write the restored image (.png)")
     restore.set_defaults(func=_cmd_restore)
+
+    depth = commands.add_parser(
+        "depth-study", help="section 7.3: validation MSE against depth 1-5, plots and figure",
+        description="Train each task at the assignment's settings for 1 to 5 residual blocks and "
+                    "several seeds, append every run to results/depth_study.json (runs already "
+                    "there are skipped), then draw depth_plot_denoise.png, depth_plot_deblur.png "
+                    "and depth_examples.png from that file.")
+    depth.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    depth.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    depth.add_argument("--plots-only", action="store_true",
+                       help="only redraw the plots and the table from the results file")
+    depth.set_defaults(func=_cmd_depth_study)
     return parser
+
+
+def _cmd_depth_study(args):
+    import sol5_experiments as experiments
+    if args.plots_only:
+        results = experiments._load_results(experiments.DEPTH_RESULTS)
+    else:
+        results = experiments.run_depth_study(tasks=args.tasks, seeds=tuple(args.seeds))
+    print(experiments.format_depth_table(results))
+    for path in experiments.plot_depth_study(results):
+        print(f"sol5: saved {path}")
+    print(f"sol5: saved {experiments.plot_depth_examples()}")
 
 
 def main(argv=None):
