@@ -47,7 +47,7 @@ HELD_OUT_TEXT = ("text", "page")
 N_TEXT_PAGES = 240
 N_TEXT_HELD_OUT = 16
 #: Bump when the generators change, so stale caches are rebuilt.
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"
 
 
 # --------------------------------------------------------------------------
@@ -296,7 +296,8 @@ def _font_files():
     """The DejaVu TrueType fonts that ship with matplotlib."""
     import matplotlib
     folder = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    fonts = sorted(folder.glob("DejaVu*.ttf"))
+    # the "Display" variants hold only a handful of glyphs: leave them out
+    fonts = sorted(p for p in folder.glob("DejaVu*.ttf") if "Display" not in p.name)
     if not fonts:
         raise FileNotFoundError(f"no DejaVu fonts in {str(folder)!r}; reinstall matplotlib")
     return fonts
@@ -328,19 +329,35 @@ def _random_line(rng, n_chars):
     return " ".join(words)
 
 
-def render_page(rng):
-    """A synthetic grayscale photo or scan of printed text, float64 in [0, 1].
+def _scribble_line(draw, rng, y, width, glyph_px, stroke):
+    """A line of hand-drawn-looking glyphs: short smooth random strokes."""
+    x = rng.uniform(-glyph_px, 2 * glyph_px)
+    while x < width:
+        if rng.random() < 0.18:  # a gap between words
+            x += glyph_px * rng.uniform(0.6, 1.5)
+            continue
+        points = np.cumsum(rng.normal(0, glyph_px / 3, (int(rng.integers(3, 7)), 2)), axis=0)
+        points = points - points.mean(axis=0) + [x + glyph_px / 2, y + glyph_px / 2]
+        draw.line([tuple(p) for p in points], fill=255, width=stroke, joint="curve")
+        x += glyph_px * rng.uniform(0.5, 1.1)
 
-    Font, size, line spacing, ink and paper levels, rotation, uneven
-    illumination, ruled lines, softness and sensor noise are all drawn from
-    ``rng``, so a seeded generator gives the same page every time.
+
+def render_page(rng):
+    """A synthetic grayscale photo or scan of text, float64 in [0, 1].
+
+    Printed lines (a random DejaVu font) or hand-drawn-looking strokes; font
+    size, line spacing, ink and paper levels (contrast down to 0.1), tilt,
+    ruled lines, uneven illumination, paper texture, softness and sensor
+    noise are all drawn from ``rng``, so a seeded generator gives the same
+    page every time.
     """
     from PIL import Image, ImageDraw, ImageFont
     import scipy.ndimage
 
     height, width = int(rng.integers(160, 321)), int(rng.integers(200, 401))
     supersample = 3
-    font_px = int(rng.integers(9, 31))
+    font_px = int(rng.integers(9, 36))
+    handwritten = rng.random() < 0.3
     font = ImageFont.truetype(str(rng.choice(_font_files())), font_px * supersample)
     canvas = Image.new("L", (width * supersample, height * supersample), 0)
     draw = ImageDraw.Draw(canvas)
@@ -348,23 +365,27 @@ def render_page(rng):
     margin = rng.integers(-font_px, 3 * font_px) * supersample
     y = rng.uniform(-0.8, 0.5) * spacing
     chars_per_line = int(2.2 * width / font_px) + 2
+    stroke = int(supersample * rng.uniform(0.8, 3.0))
     ruled = rng.random() < 0.25
     while y < canvas.height:
         if rng.random() < 0.9:  # some lines are blank, like paragraph breaks
-            draw.text((margin, y), _random_line(rng, chars_per_line), fill=255, font=font)
+            if handwritten:
+                _scribble_line(draw, rng, y, canvas.width, font_px * supersample, stroke)
+            else:
+                draw.text((margin, y), _random_line(rng, chars_per_line), fill=255, font=font)
         if ruled:
             line_y = y + 1.05 * font_px * supersample
             draw.line([(0, line_y), (canvas.width, line_y)], fill=int(rng.integers(60, 200)),
                       width=supersample)
         y += spacing
     ink_mask = np.asarray(canvas, dtype=np.float64) / 255.0
-    angle = rng.normal(0.0, 5.0) if rng.random() < 0.7 else 0.0
+    angle = rng.normal(0.0, 6.0) if rng.random() < 0.7 else 0.0
     ink_mask = skimage.transform.rotate(ink_mask, angle, mode="constant")
     ink_mask = skimage.transform.downscale_local_mean(ink_mask, (supersample, supersample))
     ink_mask = ink_mask[:height, :width]
 
-    paper = rng.uniform(0.45, 1.0)
-    ink = rng.uniform(0.0, max(0.0, paper - 0.2))
+    paper = rng.uniform(0.35, 1.0)
+    ink = rng.uniform(0.0, max(0.0, paper - 0.1))
     page = paper + (ink - paper) * ink_mask
     # uneven illumination: a tilted plane times a smooth random field
     rows, cols = np.mgrid[0:height, 0:width] / max(height, width)
@@ -372,7 +393,10 @@ def render_page(rng):
     field = scipy.ndimage.gaussian_filter(rng.standard_normal((height, width)), max(height, width) / 6)
     field = field / (np.abs(field).max() + 1e-12)
     page = page * plane * (1 + rng.uniform(0.0, 0.25) * field)
-    page = scipy.ndimage.gaussian_filter(page, rng.uniform(0.0, 0.8))  # lens / scanner softness
+    # paper texture: fine band-limited grain
+    grain = scipy.ndimage.gaussian_filter(rng.standard_normal((height, width)), rng.uniform(0.5, 2.0))
+    page = page * (1 + rng.uniform(0.0, 0.04) * grain / (grain.std() + 1e-12))
+    page = scipy.ndimage.gaussian_filter(page, rng.uniform(0.0, 1.2))  # lens / scanner softness
     page = page + rng.normal(0.0, rng.uniform(0.0, 0.03), page.shape)  # sensor noise
     return np.clip(page, 0.0, 1.0)
 

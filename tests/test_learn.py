@@ -29,7 +29,7 @@ def test_quick_deblurring_model():
                                               (False, sol5.DENOISE_SCHEDULE)])
 def test_quick_mode_only_changes_the_numbers(monkeypatch, quick, schedule):
     calls = []
-    monkeypatch.setattr(sol5, "train_model", lambda *args: calls.append(args))
+    monkeypatch.setattr(sol5, "train_model", lambda *args, **kwargs: calls.append(args))
     sol5.learn_denoising_model(num_res_blocks=1, quick_mode=quick)
     (model, images, corruption, *numbers), = calls
     assert tuple(numbers) == tuple(schedule)
@@ -40,7 +40,7 @@ def test_quick_mode_only_changes_the_numbers(monkeypatch, quick, schedule):
 
 def test_full_deblurring_schedule(monkeypatch):
     calls = []
-    monkeypatch.setattr(sol5, "train_model", lambda *args: calls.append(args))
+    monkeypatch.setattr(sol5, "train_model", lambda *args, **kwargs: calls.append(args))
     sol5.learn_deblurring_model(num_res_blocks=1)
     (model, images, corruption, *numbers), = calls
     assert tuple(numbers) == (100, 100, 10, 1000)
@@ -65,3 +65,37 @@ def test_command_line_restore_without_model_explains(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="train one first"):
         sol5.main(["restore", "--task", "deblur", "in.png", "out.png"])
+
+
+def test_strong_preset_quick_mode_builds_the_bigger_network():
+    model = sol5.learn_deblurring_model(quick_mode=True, preset="strong")
+    recipe = sol5.PRESETS["deblur"]["strong"]
+    assert model.input_shape == (None, *recipe.patch, 1)
+    assert conv_filters(model) == [recipe.channels] * (1 + 2 * recipe.num_res_blocks) + [1]
+    assert model.optimizer.beta_2 == pytest.approx(0.9)
+
+
+def test_strong_preset_uses_a_decaying_step_size(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(sol5, "train_model",
+                        lambda *args, **kwargs: seen.update(args=args, kwargs=kwargs))
+    sol5.learn_denoising_model(preset="strong")
+    recipe = sol5.PRESETS["denoise"]["strong"]
+    assert tuple(seen["args"][3:]) == tuple(recipe.schedule)
+    schedule = seen["kwargs"]["learning_rate"]
+    total = recipe.schedule.steps_per_epoch * recipe.schedule.num_epochs
+    assert float(schedule(0)) == pytest.approx(recipe.learning_rate[0])
+    assert float(schedule(total)) == pytest.approx(recipe.learning_rate[1], rel=1e-3)
+
+
+def test_preset_errors():
+    with pytest.raises(ValueError, match="unknown preset"):
+        sol5.learn_denoising_model(quick_mode=True, preset="huge")
+    with pytest.raises(ValueError, match="num_res_blocks"):
+        sol5.learn_denoising_model(num_res_blocks=3, quick_mode=True, preset="strong")
+
+
+def test_assignment_learning_rate_is_adams_default(small_images):
+    model = sol5.build_nn_model(8, 8, 2, 0)
+    sol5.train_model(model, small_images, lambda im: im, 2, 1, 1, 2)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.001)

@@ -1,0 +1,131 @@
+"""Speed benchmark (issue 7): training throughput, restore speed, memory.
+
+    python benchmarks/speed.py [--repeats 3] [--steps 30]
+
+Prints, with the machine's core count:
+* training: steps per second of ``Model.fit`` fed by ``load_dataset`` (the generator
+  ``train_model`` uses) against a compute-only ``fit`` of the same model and batch shape fed
+  one pre-made batch over and over, for both tasks, and their ratio (median of the repeats);
+* restoring: ``restore_image`` on a 512x512 image against a bare call of an already-built
+  512x512 model, and their ratio;
+* memory: resident size before and after 100 ``restore_image`` calls on mixed sizes;
+* the number of tf.function retracing warnings seen during all of this.
+"""
+import argparse
+import logging
+import os
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import sol5  # noqa: E402
+import sol5_experiments as experiments  # noqa: E402
+
+TASKS = {"denoise": (sol5.DENOISE_PATCH, sol5.DENOISE_CHANNELS, sol5.DENOISE_SCHEDULE.batch_size),
+         "deblur": (sol5.DEBLUR_PATCH, sol5.DEBLUR_CHANNELS, sol5.DEBLUR_SCHEDULE.batch_size)}
+
+
+def resident_mib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def repeat_batch(batch):
+    while True:
+        yield batch
+
+
+def fit_seconds(model, data, steps):
+    began = time.perf_counter()
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+    return time.perf_counter() - began
+
+
+def training_ratio(task, steps, repeats):
+    from sol5_utils import images_for_denoising, images_for_deblurring
+    patch, channels, batch_size = TASKS[task]
+    images = (images_for_denoising if task == "denoise" else images_for_deblurring)()
+    train_images, _ = sol5.split_train_valid(images)
+    corruption = experiments.corruption_for(task)
+    model = sol5.build_nn_model(*patch, channels, 5)
+    model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam(beta_2=0.9))
+    real = sol5.load_dataset(train_images, batch_size, corruption, patch)
+    fixed = repeat_batch(next(real))
+    fit_seconds(model, fixed, 5)  # warm up both paths
+    fit_seconds(model, real, 5)
+    compute, generated = [], []
+    for _ in range(repeats):
+        compute.append(steps / fit_seconds(model, fixed, steps))
+        generated.append(steps / fit_seconds(model, real, steps))
+    return np.median(compute), np.median(generated)
+
+
+def restore_ratio(repeats):
+    model = sol5.build_nn_model(24, 24, 48, 5)
+    image = np.random.default_rng(0).uniform(0, 1, (512, 512))
+    bare = sol5.model_for_size(model, 512, 512)
+    batch = (image.astype(np.float32) - 0.5)[None, :, :, None]
+    bare(batch, training=False)
+    sol5.restore_image(image, model)
+    bare_times, restore_times = [], []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        keras.ops.convert_to_numpy(bare(batch, training=False))
+        bare_times.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        sol5.restore_image(image, model)
+        restore_times.append(time.perf_counter() - began)
+    return np.median(bare_times), np.median(restore_times), model
+
+
+def memory_growth(model, calls=100):
+    rng = np.random.default_rng(1)
+    sizes = [(int(h), int(w)) for h, w in rng.integers(24, 200, (12, 2))]
+    for size in sizes:  # first sight of every size
+        sol5.restore_image(rng.uniform(0, 1, size), model)
+    before = resident_mib()
+    for i in range(calls):
+        sol5.restore_image(rng.uniform(0, 1, sizes[i % len(sizes)]), model)
+    return before, resident_mib()
+
+
+class RetraceCounter(logging.Handler):
+    count = 0
+
+    def emit(self, record):
+        if "retracing" in record.getMessage():
+            RetraceCounter.count += 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args()
+    import tensorflow as tf
+    tf.get_logger().addHandler(RetraceCounter())
+    print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    for task in TASKS:
+        compute, generated = training_ratio(task, args.steps, args.repeats)
+        print(f"training {task}: compute-only {compute:.2f} steps/s, with load_dataset "
+              f"{generated:.2f} steps/s, ratio {generated / compute:.3f} "
+              f"(median of {args.repeats} x {args.steps} steps)")
+    bare, restore, model = restore_ratio(max(5, args.repeats))
+    print(f"restore 512x512: bare model call {bare * 1000:.0f} ms, restore_image "
+          f"{restore * 1000:.0f} ms, speed ratio {bare / restore:.3f}")
+    before, after = memory_growth(model)
+    print(f"memory: {before:.0f} MiB before, {after:.0f} MiB after 100 restores of 12 mixed sizes "
+          f"(+{after - before:.1f} MiB)")
+    print(f"tf.function retracing warnings: {RetraceCounter.count}")
+
+
+if __name__ == "__main__":
+    main()
