@@ -1,0 +1,85 @@
+"""Tests of the Deep Image Prior bonus (sol5.deep_prior_restore_image)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import skimage.data  # noqa: E402
+import skimage.util  # noqa: E402
+
+from sol5 import deep_prior_restore_image  # noqa: E402
+
+
+def _noisy(clean, sigma, seed):
+    rng = np.random.default_rng(seed)
+    return np.clip(np.round((clean + rng.normal(0.0, sigma, clean.shape)) * 255) / 255, 0.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def camera_crop():
+    """A smooth-ish 64x64 crop of the camera photo (sky and the top of the tripod)."""
+    return skimage.util.img_as_float64(skimage.data.camera())[20:84, 330:394]
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 50), (20, 30)])
+def test_shape_dtype_and_range(shape):
+    image = np.random.default_rng(1).random(shape)
+    restored = deep_prior_restore_image(image, max_steps=20)
+    assert restored.shape == shape
+    assert restored.dtype == np.float64
+    assert restored.min() >= 0.0 and restored.max() <= 1.0
+    assert np.all(np.isfinite(restored))
+    # The fit must have moved away from the flat start towards the image.
+    assert np.std(restored) > 0.01
+
+
+def test_uint8_input_is_accepted():
+    image = (np.random.default_rng(2).random((32, 32)) * 255).astype(np.uint8)
+    restored = deep_prior_restore_image(image, max_steps=10)
+    assert restored.shape == (32, 32) and restored.dtype == np.float64
+
+
+def test_same_seed_same_result_and_other_seed_differs(camera_crop):
+    noisy = _noisy(camera_crop, 0.1, 0)
+    first = deep_prior_restore_image(noisy, seed=3, max_steps=40)
+    second = deep_prior_restore_image(noisy, seed=3, max_steps=40)
+    other = deep_prior_restore_image(noisy, seed=4, max_steps=40)
+    np.testing.assert_allclose(first, second, rtol=0, atol=1e-6)
+    assert np.abs(first - other).max() > 1e-4
+
+
+def test_global_random_state_untouched(camera_crop):
+    np.random.seed(123)
+    expected = np.random.random(3)
+    np.random.seed(123)
+    deep_prior_restore_image(_noisy(camera_crop, 0.1, 0), max_steps=10)
+    np.testing.assert_array_equal(np.random.random(3), expected)
+
+
+@pytest.mark.parametrize("bad, words", [
+    (np.zeros((16, 16, 3)), "rgb2gray"),
+    (np.zeros(64), "2-D"),
+    (np.full((8, 8), 1.5), "[0, 1]"),
+    (np.full((8, 8), -0.1), "[0, 1]"),
+])
+def test_bad_input_raises_value_error(bad, words):
+    with pytest.raises(ValueError, match=None) as info:
+        deep_prior_restore_image(bad)
+    assert words in str(info.value)
+
+
+def test_bad_max_steps_raises(camera_crop):
+    with pytest.raises(ValueError, match="max_steps"):
+        deep_prior_restore_image(camera_crop, max_steps=0)
+
+
+def test_denoises_camera_crop(camera_crop):
+    noisy = _noisy(camera_crop, 0.1, 0)
+    restored = deep_prior_restore_image(noisy)
+    mse_noisy = np.mean((noisy - camera_crop) ** 2)
+    mse_restored = np.mean((restored - camera_crop) ** 2)
+    # Require a clear improvement (at least 2x lower error, i.e. +3 dB), not just any.
+    assert mse_restored < 0.5 * mse_noisy, (mse_restored, mse_noisy)
