@@ -692,6 +692,110 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
 
 
 # ==========================================================================
+# 7.4  Super-resolution (the Q2 recipe, implemented)
+# ==========================================================================
+
+SUPER_RES_PATCH, SUPER_RES_CHANNELS = (24, 24), 48
+SUPER_RES_SCHEDULE = DENOISE_SCHEDULE
+
+
+def _check_scale(scale):
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer, float)) \
+            or not np.isfinite(scale) or scale < 2:
+        raise ValueError(f"scale must be a number >= 2 (how many times smaller the low-resolution "
+                         f"image is), got {scale!r}")
+    return float(scale)
+
+
+def enlarge(image, shape):
+    """Resize ``image`` to ``shape`` with cubic-spline interpolation (scikit-image, order 3)."""
+    import skimage.transform
+    return np.clip(skimage.transform.resize(image, shape, order=3, mode="reflect",
+                                            anti_aliasing=False), 0.0, 1.0)
+
+
+def downscale(image, scale):
+    """Shrink ``image`` by ``scale`` (anti-aliased cubic resampling), rounded to i/255."""
+    import skimage.transform
+    scale = _check_scale(scale)
+    small_shape = tuple(max(1, int(round(n / scale))) for n in image.shape)
+    return quantize(skimage.transform.resize(image, small_shape, order=3, mode="reflect",
+                                             anti_aliasing=True))
+
+
+def lose_resolution(image, scale):
+    """The super-resolution corruption: shrink by ``scale``, then enlarge back to the same shape.
+
+    The network then learns to restore the detail that the round trip lost.
+    """
+    image = as_gray_image(image)
+    return quantize(enlarge(downscale(image, scale), image.shape))
+
+
+def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2):
+    """Train a network that restores the detail lost by shrinking photos ``scale`` times.
+
+    Same recipe as :func:`learn_denoising_model` (24x24 patches, 48 channels, 100 x 100 x 5
+    steps, quick mode 10, 3, 2, 30) with :func:`lose_resolution` as the corruption.
+
+    Parameters
+    ----------
+    num_res_blocks : int, optional
+    quick_mode : bool, optional
+    scale : float, optional
+        Enlargement factor the model is for, at least 2.
+
+    Returns
+    -------
+    keras.Model
+        Use it with :func:`super_resolve_image`.
+
+    Raises
+    ------
+    ValueError
+        If ``scale < 2``.
+    """
+    scale = _check_scale(scale)
+
+    def corruption(image):
+        return lose_resolution(image, scale)
+    recipe = _choose_preset("denoise", None, num_res_blocks, SUPER_RES_PATCH, SUPER_RES_CHANNELS,
+                            SUPER_RES_SCHEDULE, quick_mode)
+    return _learn_model(f"x{scale:g} super-resolution", sol5_utils.images_for_denoising(),
+                        corruption, recipe)
+
+
+def super_resolve_image(low_res_image, base_model, scale=2):
+    """Enlarge ``low_res_image`` ``scale`` times and restore its detail with ``base_model``.
+
+    The image is first enlarged by the same cubic-spline interpolation the training corruption
+    used, then restored by :func:`restore_image`.
+
+    Parameters
+    ----------
+    low_res_image : ndarray, shape (height, width)
+        Grayscale image in [0, 1].
+    base_model : keras.Model
+        From :func:`learn_super_resolution_model` with the same ``scale``.
+    scale : float, optional
+        At least 2.
+
+    Returns
+    -------
+    ndarray of float64, shape (round(height * scale), round(width * scale))
+
+    Raises
+    ------
+    ValueError
+        If ``scale < 2`` or the image is not a 2-D image in [0, 1].
+    """
+    scale = _check_scale(scale)
+    image = as_gray_image(low_res_image, "low_res_image")
+    shape = tuple(int(round(n * scale)) for n in image.shape)
+    return restore_image(enlarge(image, shape), base_model)
+
+
+# ==========================================================================
 # 8  Bonus: Deep Image Prior
 # ==========================================================================
 
@@ -980,23 +1084,44 @@ def _restore(corrupted_image, seed, max_steps, verbose, history):
 # ==========================================================================
 
 OUTPUT_DIR = "outputs"
-TASKS = {"denoise": "denoising", "deblur": "deblurring"}
+
+
+def _super_resolution_task(scale):
+    return {"label": f"x{scale} super-resolution",
+            "learn": lambda **kwargs: learn_super_resolution_model(scale=scale, **kwargs),
+            "apply": lambda image, model: super_resolve_image(image, model, scale)}
+
+
+#: What the command line can train and apply.
+TASKS = {
+    "denoise": {"label": "denoising", "learn": learn_denoising_model, "apply": restore_image},
+    "deblur": {"label": "deblurring", "learn": learn_deblurring_model, "apply": restore_image},
+    "superres-x2": _super_resolution_task(2),
+    "superres-x3": _super_resolution_task(3),
+}
 
 
 def held_out_examples(seed=0):
-    """One held-out (clean, corrupted) pair per task, never part of any training list.
+    """Per task, a held-out (clean, corrupted, corrupted at full size) triple.
 
-    Denoising: scikit-image's ``camera`` with sigma 0.1 noise; deblurring:
-    scikit-image's scanned ``page`` blurred by a 7-pixel line at 3*pi/4 (the
-    assignment's figure), rounded to i/255.
+    Never part of any training list.  Denoising: scikit-image's ``camera`` with sigma 0.1
+    noise; deblurring: scikit-image's scanned ``page`` blurred by a 7-pixel line at 3*pi/4
+    (the assignment's figure), rounded to i/255; super-resolution: ``camera`` shrunk 2 or 3
+    times (its full-size view is the cubic-spline enlargement).
     """
     rng_state = np.random.get_state()
     try:
         np.random.seed(seed)
         camera = sol5_utils.load_skimage_photo("camera")
         page = sol5_utils.load_skimage_photo("page")
-        return {"denoise": (camera, add_gaussian_noise(camera, 0.1, 0.1)),
-                "deblur": (page, quantize(add_motion_blur(page, 7, 3 * np.pi / 4)))}
+        noisy = add_gaussian_noise(camera, 0.1, 0.1)
+        blurred = quantize(add_motion_blur(page, 7, 3 * np.pi / 4))
+        examples = {"denoise": (camera, noisy, noisy), "deblur": (page, blurred, blurred)}
+        for scale in (2, 3):
+            clean = camera[:camera.shape[0] // scale * scale, :camera.shape[1] // scale * scale]
+            low = downscale(clean, scale)
+            examples[f"superres-x{scale}"] = (clean, low, enlarge(low, clean.shape))
+        return examples
     finally:
         np.random.set_state(rng_state)
 
@@ -1006,34 +1131,38 @@ def default_model_path(task, preset=None):
 
 
 def _cmd_train(args):
-    """Train both models (assignment settings), save them, restore held-out examples."""
+    """Train the chosen models, save them, restore one held-out example each."""
     import time
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from skimage.metrics import peak_signal_noise_ratio as psnr
 
+    options = {}
+    if args.preset or args.bf16:
+        if any(task.startswith("superres") for task in args.tasks):
+            raise SystemExit("sol5: --preset and --bf16 apply to denoise and deblur only")
+        options = {"preset": args.preset, "precision": "mixed_bfloat16" if args.bf16 else "float32"}
     os.makedirs(OUTPUT_DIR, exist_ok=True)
-    learners = {"denoise": learn_denoising_model, "deblur": learn_deblurring_model}
     examples = held_out_examples()
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
+    fig, axes = plt.subplots(len(args.tasks), 3, figsize=(12, 3.3 * len(args.tasks)), squeeze=False)
     for row, task in enumerate(args.tasks):
+        spec = TASKS[task]
         start = time.perf_counter()
-        model = learners[task](num_res_blocks=args.num_res_blocks, quick_mode=args.quick,
-                               preset=args.preset,
-                               precision="mixed_bfloat16" if args.bf16 else "float32")
+        model = spec["learn"](num_res_blocks=args.num_res_blocks, quick_mode=args.quick, **options)
         seconds = time.perf_counter() - start
-        model.save(default_model_path(task, args.preset))
-        clean, corrupted = examples[task]
-        restored = restore_image(corrupted, model)
-        before, after = psnr(clean, corrupted, data_range=1), psnr(clean, restored, data_range=1)
-        print(f"sol5: {task}: trained in {seconds:.0f} s, saved {default_model_path(task, args.preset)}; "
+        path = default_model_path(task, args.preset)
+        model.save(path)
+        clean, corrupted, corrupted_view = examples[task]
+        restored = spec["apply"](corrupted, model)
+        before, after = psnr(clean, corrupted_view, data_range=1), psnr(clean, restored, data_range=1)
+        print(f"sol5: {task}: trained in {seconds:.0f} s, saved {path}; "
               f"held-out PSNR {before:.2f} dB -> {after:.2f} dB")
-        for ax, image, title in zip(axes[row], (corrupted, restored, clean),
+        for ax, image, title in zip(axes[row], (corrupted_view, restored, clean),
                                     (f"corrupted ({before:.1f} dB)", f"restored ({after:.1f} dB)",
                                      "clean")):
             ax.imshow(image, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{TASKS[task]}: {title}")
+            ax.set_title(f"{spec['label']}: {title}")
             ax.axis("off")
     figure_path = os.path.join(OUTPUT_DIR, f"restoration_examples{'_' + args.preset if args.preset else ''}.png")
     fig.tight_layout()
@@ -1042,18 +1171,18 @@ def _cmd_train(args):
 
 
 def _cmd_restore(args):
-    """Restore one image file with a saved model."""
+    """Restore (or, for super-resolution, enlarge) one image file with a saved model."""
     import imageio.v3 as iio
     model_path = args.model or default_model_path(args.task)
     if not os.path.isfile(model_path):
         raise SystemExit(f"sol5: no model at {model_path!r}; train one first with "
-                         f"'python sol5.py train' or pass --model PATH")
+                         f"'python sol5.py train --tasks {args.task}' or pass --model PATH")
     model = keras.models.load_model(model_path, compile=False)
     image = read_image(args.input, 1)
-    restored = restore_image(image, model)
+    restored = TASKS[args.task]["apply"](image, model)
     iio.imwrite(args.output, skimage.util.img_as_ubyte(restored))
     print(f"sol5: restored {args.input} ({image.shape[1]}x{image.shape[0]}) with {model_path} "
-          f"-> {args.output}")
+          f"-> {args.output} ({restored.shape[1]}x{restored.shape[0]})")
 
 
 def build_parser():
@@ -1069,7 +1198,8 @@ def build_parser():
         description=f"Train the denoising and deblurring models (assignment settings), save them "
                     f"as {OUTPUT_DIR}/denoise.keras and {OUTPUT_DIR}/deblur.keras, restore one "
                     f"held-out image per task and save {OUTPUT_DIR}/restoration_examples.png.")
-    train.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    train.add_argument("--tasks", nargs="+", choices=list(TASKS), default=["denoise", "deblur"],
+                       help="what to train (default: denoise deblur)")
     train.add_argument("--num-res-blocks", type=int, default=5)
     train.add_argument("--quick", action="store_true", help="the assignment's quick mode (seconds)")
     train.add_argument("--bf16", action="store_true",
@@ -1085,7 +1215,7 @@ def build_parser():
                     "(8-bit). Example: python sol5.py restore --task denoise noisy.png clean.png")
     restore.add_argument("--task", choices=list(TASKS), required=True,
                          help="which model to use (denoise: photos with Gaussian noise; "
-                              "deblur: text with motion blur)")
+                              "deblur: text with motion blur; superres-xN: enlarge N times)")
     restore.add_argument("--model", help=f"a saved .keras model (default {OUTPUT_DIR}/TASK.keras)")
     restore.add_argument("input", help="image file to restore (.png, .jpg; RGB is made gray)")
     restore.add_argument("output", help="where to write the restored image (.png)")
@@ -1098,7 +1228,8 @@ def build_parser():
                     "there are skipped), then draw depth_plot_denoise.png, depth_plot_deblur.png "
                     "and depth_examples.png from that file.")
     depth.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    depth.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    depth.add_argument("--tasks", nargs="+", choices=["denoise", "deblur"],
+                       default=["denoise", "deblur"])
     depth.add_argument("--plots-only", action="store_true",
                        help="only redraw the plots and the table from the results file")
     depth.set_defaults(func=_cmd_depth_study)

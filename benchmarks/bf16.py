@@ -1,0 +1,45 @@
+"""Mixed bfloat16 training against float32 (issue 7): wall time and held-out PSNR.
+
+    python benchmarks/bf16.py [--seeds 0 1]
+
+For each seed, trains ``learn_denoising_model()`` (the assignment's full settings) once in
+float32 and once with ``precision="mixed_bfloat16"``, and prints the wall time of each call
+and the mean PSNR over the held-out photos at each sigma.
+"""
+import argparse
+import os
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import sol5  # noqa: E402
+import sol5_experiments as experiments  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores; bfloat16 supported: {sol5.bfloat16_supported()}")
+    cases = experiments.denoise_cases()
+    for seed in args.seeds:
+        for precision in sol5.PRECISIONS:
+            keras.utils.set_random_seed(seed)
+            began = time.perf_counter()
+            model = sol5.learn_denoising_model(precision=precision)
+            seconds = time.perf_counter() - began
+            scores = [np.mean([experiments._psnr_ssim(c["clean"], sol5.restore_image(
+                c["corrupted"], model))[0] for c in cases if c["level"] == sigma])
+                for sigma in experiments.EVAL_SIGMAS]
+            print(f"RESULT seed {seed} {precision}: learn_denoising_model() {seconds:.0f} s wall; "
+                  + ", ".join(f"sigma {s}: {v:.2f} dB" for s, v in zip(experiments.EVAL_SIGMAS, scores)),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
