@@ -1,0 +1,90 @@
+"""The evaluation command's pieces: held-out data, metrics, parameter choice, aggregation."""
+import pathlib
+
+import numpy as np
+import pytest
+
+import sol5
+import sol5_experiments as experiments
+import sol5_utils
+
+
+@pytest.fixture
+def no_course_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(sol5_utils, "MODULE_DIR", tmp_path)
+
+
+def test_held_out_photos_are_never_trained_on(no_course_data):
+    training = {pathlib.Path(p).stem.replace("_half", "") for p in sol5_utils.images_for_denoising()}
+    held_out = set(experiments.held_out_photos())
+    assert len(held_out) >= 2 and not training & held_out
+
+
+def test_held_out_text_is_never_trained_on(no_course_data):
+    training = set(sol5_utils.images_for_deblurring())
+    texts = experiments.held_out_text()
+    assert {"text", "page"} <= set(texts)
+    rendered = [name.split(":", 1)[1] for name in texts if name.startswith("render:")]
+    assert len(rendered) == experiments.EVAL_RENDERED_PAGES
+    assert not {pathlib.Path(p).stem for p in training} & set(rendered)
+    assert not {pathlib.Path(p).stem for p in training} & {"text", "page"}
+
+
+def test_psnr_and_ssim_plumbing():
+    clean = np.random.uniform(0.2, 0.8, (64, 64))
+    psnr, ssim = experiments._psnr_ssim(clean, clean + 0.1)  # MSE 0.01 -> 20 dB
+    assert psnr == pytest.approx(20.0)
+    assert experiments._psnr_ssim(clean, clean.copy())[1] == pytest.approx(1.0)
+    assert ssim < 1.0
+
+
+def test_best_parameter_picks_the_highest_mean_psnr():
+    clean = np.full((16, 16), 0.5)
+    cases = [{"clean": clean, "corrupted": clean}]
+    best = experiments._best_parameter(cases, lambda case, offset: case["clean"] + offset,
+                                       (0.3, -0.05, 0.02, 0.1))
+    assert best == 0.02
+
+
+def test_denoise_cases_are_seeded_and_cover_every_sigma():
+    first, again = experiments.denoise_cases(), experiments.denoise_cases()
+    assert {c["level"] for c in first} == set(experiments.EVAL_SIGMAS)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a["corrupted"], b["corrupted"])
+    case = next(c for c in first if c["level"] == 0.1)
+    assert (case["corrupted"] - case["clean"]).std() == pytest.approx(0.1, abs=0.01)
+
+
+def test_deblur_cases_use_the_assignment_blur(no_course_data):
+    cases = experiments.deblur_cases()
+    assert {c["level"] for c in cases} == {0, 45, 90, 135}
+    case = next(c for c in cases if c["image"] == "page" and c["level"] == 45)
+    expected = sol5.quantize(sol5.add_motion_blur(case["clean"], 7, np.pi / 4))
+    np.testing.assert_array_equal(case["corrupted"], expected)
+    np.testing.assert_array_equal(case["kernel"], sol5_utils.motion_blur_kernel(7, np.pi / 4))
+
+
+def test_score_methods_averages_per_group_and_level():
+    clean = np.full((8, 8), 0.5)
+    cases = [{"image": name, "level": level, "clean": clean, "corrupted": clean + offset}
+             for name, level, offset in (("a", 1, 0.1), ("b", 1, 0.01), ("a", 2, 0.1))]
+    rows, outputs = experiments.score_methods({"input": lambda case: case["corrupted"]}, cases,
+                                              group=lambda case: "all")
+    by_level = {r["level"]: r for r in rows}
+    assert by_level[1]["n"] == 2 and by_level[2]["n"] == 1
+    assert by_level[1]["psnr"] == pytest.approx((20.0 + 40.0) / 2)
+    assert by_level[2]["psnr"] == pytest.approx(20.0)
+    assert set(outputs) == {("input", "a", 1), ("input", "b", 1), ("input", "a", 2)}
+
+
+def test_unpadded_deconvolution_keeps_the_shape():
+    case = {"corrupted": np.random.uniform(0, 1, (30, 41))}
+    out = experiments._unpadded(lambda image: image * 2, case)
+    assert out.shape == (30, 41)
+    np.testing.assert_allclose(out, np.clip(case["corrupted"] * 2, 0, 1))
+
+
+def test_super_resolution_baseline_rows():
+    rows = experiments.super_resolution_rows({})
+    assert [r["level"] for r in rows] == ["x2", "x3"]
+    assert all(r["method"] == "cubic-spline enlargement" and 20 < r["psnr"] < 40 for r in rows)
