@@ -43,7 +43,10 @@ import numpy as np  # noqa: E402
 import scipy.ndimage  # noqa: E402
 import skimage.filters  # noqa: E402
 import skimage.util  # noqa: E402
-import tensorflow as tf  # noqa: E402
+try:  # section 8 (and the GPU check) use TensorFlow directly; other Keras backends may lack it
+    import tensorflow as tf  # noqa: E402
+except ImportError:  # pragma: no cover
+    tf = None
 from keras.layers import Activation, Add, Conv2D, Input  # noqa: E402
 from keras.models import Model  # noqa: E402
 from keras.optimizers import Adam  # noqa: E402
@@ -498,17 +501,18 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 def bfloat16_supported():
     """True where training in bfloat16 is fast: a GPU of compute capability >= 8, or a CPU
     with AVX512-BF16 or AMX-BF16 instructions."""
-    import tensorflow as tf
-    for gpu in tf.config.list_physical_devices("GPU"):
-        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
-        if capability >= (8, 0):
-            return True
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             flags = cpuinfo.read()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        flags = ""
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return True
+    for gpu in tf.config.list_physical_devices("GPU") if tf is not None else []:
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if capability >= (8, 0):
+            return True
+    return False
 
 
 @contextlib.contextmanager

@@ -146,3 +146,14 @@ def test_restore_converts_uint8():
     last.set_weights([np.zeros_like(w) for w in last.get_weights()])  # identity network
     image = np.random.randint(0, 256, (20, 20)).astype(np.uint8)
     np.testing.assert_allclose(sol5.restore_image(image, model), image / 255, atol=1e-6)
+
+
+def test_restoring_many_sizes_never_retraces(caplog):
+    import logging
+    model = sol5.build_nn_model(16, 16, 4, 1)
+    sizes = [(16 + 3 * i, 40 - 2 * i) for i in range(8)]
+    with caplog.at_level(logging.WARNING):
+        for size in sizes + sizes:
+            assert sol5.restore_image(np.random.uniform(0, 1, size), model).shape == size
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    assert len(sol5._RESIZED_MODELS[model]) <= sol5._RESIZED_PER_MODEL
