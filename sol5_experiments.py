@@ -199,7 +199,7 @@ def plot_depth_examples(model_dir=ROOT / "outputs" / "depth", out_path=ROOT / "d
             ax.axis("off")
     fig.suptitle("Held-out images (scikit-image camera, sigma 0.1; page, 7-px blur at 3pi/4) "
                  "restored by the seed-0 model of each depth (crops shown, PSNR on the whole image)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(out_path, dpi=90)
     plt.close(fig)
     return out_path
@@ -362,7 +362,7 @@ def format_rows(rows, level_name):
     return "\n".join(lines)
 
 
-def _figure(cases, outputs, methods, pick, path, title):
+def _figure(cases, outputs, methods, pick, path, title, crop=(slice(None), slice(None))):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -372,11 +372,11 @@ def _figure(cases, outputs, methods, pick, path, title):
     for ax, name in zip(axes, names):
         image = case["clean"] if name == "clean" else outputs[(name, case["image"], case["level"])]
         score = "" if name == "clean" else f"\n{_psnr_ssim(case['clean'], image)[0]:.2f} dB"
-        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.imshow(image[crop], cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"{name}{score}", fontsize=8)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -413,7 +413,8 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
     _figure(cases, outputs, methods,
             lambda cs: next(c for c in cs if c["image"] == "camera" and c["level"] == 0.1),
             figure_dir / "evaluation_denoise.png",
-            "Blind denoising of the held-out 'camera' photo, sigma 0.1")
+            "Blind denoising of the held-out 'camera' photo, sigma 0.1 (crop shown; PSNR of the "
+            "whole image)", crop=(slice(60, 316), slice(150, 406)))
 
     cases = deblur_cases()
     methods = deblur_methods(models.get("deblur", {}), cases)
@@ -453,7 +454,7 @@ def super_resolution_figure(model, path, scale=2):
         ax.set_title(name + score, fontsize=9)
         ax.axis("off")
     fig.suptitle(f"Held-out 'camera' shrunk {scale}x and enlarged back (crop shown)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
