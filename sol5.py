@@ -465,7 +465,7 @@ Preset = collections.namedtuple("Preset", "patch channels num_res_blocks schedul
 #: (``python sol5.py train --preset strong``).  Shipped weights: models/TASK_strong.keras.
 PRESETS = {
     "denoise": {"strong": Preset((40, 40), 64, 8, Schedule(32, 1000, 6, 1024), (1e-3, 2e-5))},
-    "deblur": {"strong": Preset((32, 32), 64, 8, Schedule(32, 1000, 10, 1024), (1e-3, 2e-5))},
+    "deblur": {"strong": Preset((32, 32), 64, 8, Schedule(32, 1000, 8, 1024), (1e-3, 2e-5))},
 }
 
 
@@ -670,7 +670,7 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
     preset : {None, 'strong'}, optional
         Keyword only. None trains the assignment's network; ``'strong'`` a
         bigger one (``PRESETS['deblur']['strong']``: 8 blocks, 64 channels,
-        32x32 patches, 10000 steps, cosine step size), then ``num_res_blocks``
+        32x32 patches, 8000 steps, cosine step size), then ``num_res_blocks``
         must stay at its default.
     precision : {'float32', 'mixed_bfloat16'}, optional
         Keyword only. ``'mixed_bfloat16'`` trains about twice as fast on CPUs

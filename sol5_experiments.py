@@ -147,7 +147,8 @@ def plot_depth_study(results, out_dir=ROOT):
         ax_mse.set_xticks(depths)
         ax_mse.set_xlabel("number of residual blocks")
         ax_mse.set_ylabel("validation MSE (pixel values in [0, 1])")
-        ax_mse.set_title(f"final validation MSE, mean ± std over {counts.min()}-{counts.max()} seeds")
+        seeds = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
+        ax_mse.set_title(f"final validation MSE, mean ± std over {seeds} seeds")
         ax_mse.grid(alpha=0.3)
         for depth in depths:
             curves = np.array([r["val_curve"] for r in results["runs"]
@@ -185,7 +186,7 @@ def plot_depth_examples(model_dir=ROOT / "outputs" / "depth", out_path=ROOT / "d
     crops = {"denoise": (slice(60, 316), slice(150, 406)), "deblur": (slice(0, 150), slice(0, 280))}
     fig, axes = plt.subplots(2, len(DEPTHS) + 2, figsize=(3 * (len(DEPTHS) + 2), 6.4))
     for row, task in enumerate(DEPTH_TASKS):
-        clean, corrupted = examples[task]
+        clean, corrupted, _ = examples[task]
         panels = [("corrupted", corrupted)]
         for depth in DEPTHS:
             model = keras.models.load_model(pathlib.Path(model_dir) / f"{task}_{depth}.keras",

@@ -9,7 +9,9 @@ Prints, with the machine's core count:
 * restoring: ``restore_image`` on a 512x512 image against a bare call of an already-built
   512x512 model, and their ratio;
 * memory: resident size before and after 100 ``restore_image`` calls on mixed sizes;
-* the number of tf.function retracing warnings seen during all of this.
+* the number of tf.function retracing warnings seen during all of this;
+* with ``--presets``: seconds per compute-only training step of the assignment's networks and of
+  the strong presets, side by side, and the presets' implied training time.
 """
 import argparse
 import logging
@@ -68,6 +70,26 @@ def training_ratio(task, steps, repeats):
     return np.median(compute), np.median(generated)
 
 
+def step_seconds(patch, channels, blocks, batch_size, steps=20):
+    """Seconds per compute-only training step (fp32) of one network and batch shape."""
+    model = sol5.build_nn_model(*patch, channels, blocks)
+    model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam(beta_2=0.9))
+    batch = np.random.default_rng(0).uniform(-0.5, 0.5, (batch_size, *patch, 1)).astype(np.float32)
+    fit_seconds(model, repeat_batch((batch, batch)), 3)
+    return fit_seconds(model, repeat_batch((batch, batch)), steps) / steps
+
+
+def preset_timings():
+    for task, (patch, channels, batch_size) in TASKS.items():
+        print(f"step, {task} assignment network: {step_seconds(patch, channels, 5, batch_size):.3f} s")
+        recipe = sol5.PRESETS[task]["strong"]
+        seconds = step_seconds(recipe.patch, recipe.channels, recipe.num_res_blocks,
+                               recipe.schedule.batch_size)
+        total = recipe.schedule.steps_per_epoch * recipe.schedule.num_epochs
+        print(f"step, {task} strong preset: {seconds:.3f} s; x {total} steps = "
+              f"{seconds * total / 60:.0f} min of training steps")
+
+
 def restore_ratio(repeats):
     model = sol5.build_nn_model(24, 24, 48, 5)
     image = np.random.default_rng(0).uniform(0, 1, (512, 512))
@@ -109,7 +131,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--presets", action="store_true", help="only time the preset networks")
     args = parser.parse_args()
+    if args.presets:
+        return preset_timings()
     import tensorflow as tf
     tf.get_logger().addHandler(RetraceCounter())
     print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
