@@ -2,7 +2,8 @@
 
 Small ResNet-style networks are trained on randomly corrupted patches and then
 applied, fully convolutionally, to whole images: Gaussian denoising of photos,
-motion deblurring of text, and the Deep Image Prior (section 8, no training).
+motion deblurring of text, super-resolution (the recipe of question 2), and the
+Deep Image Prior (section 8, no training).
 
 The sections of this module follow the assignment's sections.  Run
 ``python sol5.py --help`` for the command-line entry points (train the two
@@ -745,7 +746,9 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2):
     Parameters
     ----------
     num_res_blocks : int, optional
+        Depth of the network.
     quick_mode : bool, optional
+        Train on the tiny schedule (seconds), same code path.
     scale : float, optional
         Enlargement factor the model is for, at least 2.
 
@@ -763,8 +766,8 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2):
 
     def corruption(image):
         return lose_resolution(image, scale)
-    recipe = _choose_preset("denoise", None, num_res_blocks, SUPER_RES_PATCH, SUPER_RES_CHANNELS,
-                            SUPER_RES_SCHEDULE, quick_mode)
+    recipe = Preset(SUPER_RES_PATCH, SUPER_RES_CHANNELS, num_res_blocks,
+                    QUICK_SCHEDULE if quick_mode else SUPER_RES_SCHEDULE, 0.001)
     return _learn_model(f"x{scale:g} super-resolution", sol5_utils.images_for_denoising(),
                         corruption, recipe)
 
