@@ -56,6 +56,11 @@ def add_noise(clean, sigma, rng):
 
 
 def main():
+    import argparse
+    parser = argparse.ArgumentParser(description="Deep Image Prior benchmark: PSNR gain and time "
+                                                 "per 64x64 crop at sigma 0.05, 0.1, 0.2.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print every crop's gain")
+    args = parser.parse_args()
     crops = evaluation_crops()
     rng = np.random.default_rng(NOISE_SEED)
     noisy_sets = {sigma: [add_noise(clean, sigma, rng) for _, clean in crops] for sigma in SIGMAS}
@@ -80,7 +85,7 @@ def main():
         worst = int(np.argmin(gains))
         print(f"{sigma:>6.2f} {np.mean(gains):>13.2f} {gains[worst]:>14.2f} {crops[worst][0]:>28} "
               f"{np.median(seconds):>13.2f} {np.max(seconds):>10.2f}", flush=True)
-        if "-v" in sys.argv:
+        if args.verbose:
             print("        per crop: " + ", ".join(f"{g:.1f}" for g in gains))
 
 
