@@ -537,6 +537,11 @@ def _check_precision(precision):
     return precision
 
 
+def denoising_corruption(image):
+    """The denoising task's corruption: Gaussian noise with sigma drawn from [0, 0.2]."""
+    return add_gaussian_noise(image, *DENOISE_SIGMAS)
+
+
 def _learn_model(task, images, corruption_func, recipe, precision="float32"):
     """The training recipe both ``learn_*`` functions fill in.
 
@@ -592,11 +597,10 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
         For an unknown preset or precision, or a preset together with
         ``num_res_blocks``.
     """
-    def corruption(image):
-        return add_gaussian_noise(image, *DENOISE_SIGMAS)
     recipe = _choose_preset("denoise", preset, num_res_blocks, DENOISE_PATCH, DENOISE_CHANNELS,
                             DENOISE_SCHEDULE, quick_mode)
-    return _learn_model("denoising", sol5_utils.images_for_denoising(), corruption, recipe, precision)
+    return _learn_model("denoising", sol5_utils.images_for_denoising(), denoising_corruption,
+                        recipe, precision)
 
 
 def add_motion_blur(image, kernel_size, angle):
@@ -655,6 +659,11 @@ def random_motion_blur(image, list_of_kernel_sizes):
     return quantize(add_motion_blur(image, kernel_size, angle))
 
 
+def deblurring_corruption(image):
+    """The deblurring task's corruption: a 7-pixel motion blur at a random angle."""
+    return random_motion_blur(image, DEBLUR_KERNEL_SIZES)
+
+
 def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32"):
     """Train a network that removes 7-pixel motion blur of any angle from text.
 
@@ -689,11 +698,10 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
         For an unknown preset or precision, or a preset together with
         ``num_res_blocks``.
     """
-    def corruption(image):
-        return random_motion_blur(image, DEBLUR_KERNEL_SIZES)
     recipe = _choose_preset("deblur", preset, num_res_blocks, DEBLUR_PATCH, DEBLUR_CHANNELS,
                             DEBLUR_SCHEDULE, quick_mode)
-    return _learn_model("deblurring", sol5_utils.images_for_deblurring(), corruption, recipe, precision)
+    return _learn_model("deblurring", sol5_utils.images_for_deblurring(), deblurring_corruption,
+                        recipe, precision)
 
 
 # ==========================================================================
@@ -1116,9 +1124,7 @@ def held_out_examples(seed=0):
     (the assignment's figure), rounded to i/255; super-resolution: ``camera`` shrunk 2 or 3
     times (its full-size view is the cubic-spline enlargement).
     """
-    rng_state = np.random.get_state()
-    try:
-        np.random.seed(seed)
+    with sol5_utils.numpy_seed(seed):
         camera = sol5_utils.load_skimage_photo("camera")
         page = sol5_utils.load_skimage_photo("page")
         noisy = add_gaussian_noise(camera, 0.1, 0.1)
@@ -1129,8 +1135,6 @@ def held_out_examples(seed=0):
             low = downscale(clean, scale)
             examples[f"superres-x{scale}"] = (clean, low, enlarge(low, clean.shape))
         return examples
-    finally:
-        np.random.set_state(rng_state)
 
 
 def default_model_path(task, preset=None):

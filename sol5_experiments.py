@@ -32,9 +32,7 @@ DEPTH_TASKS = {
 
 def corruption_for(task):
     """The corruption function a ``learn_*`` call trains ``task`` with."""
-    if task == "denoise":
-        return lambda image: sol5.add_gaussian_noise(image, *sol5.DENOISE_SIGMAS)
-    return lambda image: sol5.random_motion_blur(image, sol5.DEBLUR_KERNEL_SIZES)
+    return sol5.denoising_corruption if task == "denoise" else sol5.deblurring_corruption
 
 
 def machine_facts():
@@ -219,16 +217,6 @@ WIENER_BALANCES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
 RL_ITERATIONS = (5, 10, 20, 30, 50)
 
 
-def _seeded(seed, make):
-    """Run ``make()`` under a fixed numpy global seed, then restore the caller's state."""
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        return make()
-    finally:
-        np.random.set_state(state)
-
-
 def held_out_photos():
     """The natural photos kept out of every training list: name -> grayscale image."""
     return {name: sol5_utils.load_skimage_photo(name) for name in sol5_utils.HELD_OUT_PHOTOS}
@@ -248,7 +236,8 @@ def denoise_cases(seed=0):
     cases = []
     for i, (name, clean) in enumerate(held_out_photos().items()):
         for j, sigma in enumerate(EVAL_SIGMAS):
-            noisy = _seeded([seed, i, j], lambda: sol5.add_gaussian_noise(clean, sigma, sigma))
+            with sol5_utils.numpy_seed([seed, i, j]):
+                noisy = sol5.add_gaussian_noise(clean, sigma, sigma)
             cases.append({"image": name, "level": sigma, "clean": clean, "corrupted": noisy})
     return cases
 
@@ -468,6 +457,7 @@ def super_resolution_rows(models):
     enlarged back; PSNR and SSIM leave out a border of ``2 * scale`` pixels for every method.
     """
     rows = []
+    photos = list(held_out_photos().values())
     for scale in SR_SCALES:
         methods = {"cubic-spline enlargement": lambda low, shape, s=scale: sol5.enlarge(low, shape)}
         if scale in models:
@@ -475,7 +465,7 @@ def super_resolution_rows(models):
                 lambda low, shape, s=scale: sol5.super_resolve_image(low, models[s], s))
         for name, method in methods.items():
             scores, seconds = [], []
-            for clean in held_out_photos().values():
+            for clean in photos:
                 clean = clean[:clean.shape[0] // scale * scale, :clean.shape[1] // scale * scale]
                 low = sol5.downscale(clean, scale)
                 began = time.perf_counter()

@@ -19,8 +19,10 @@ Both fallback sets are written once, deterministically, into a cache folder
 (``$SOL5_CACHE``, else ``$XDG_CACHE_HOME/sol5``, else ``~/.cache/sol5``).
 """
 
+import contextlib
 import os
 import pathlib
+import shutil
 import warnings
 
 import imageio.v3 as iio
@@ -248,12 +250,10 @@ def _build_once(folder, build):
     count = build(tmp)
     (tmp / ".complete").touch()
     if folder.exists():  # a stale partial folder
-        import shutil
         shutil.rmtree(folder, ignore_errors=True)
     try:
         os.replace(tmp, folder)
     except OSError:  # another process won the race
-        import shutil
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"sol5: wrote {count} offline training images to {folder} (done once)")
     return folder
@@ -456,6 +456,17 @@ def check_kernel_size(kernel_size):
             or kernel_size < 1 or kernel_size % 2 == 0):
         raise ValueError(f"kernel size must be an odd positive integer (1, 3, 5, 7, ...), "
                          f"got {kernel_size!r}; an even kernel has no centre")
+
+
+@contextlib.contextmanager
+def numpy_seed(seed):
+    """Seed numpy's global generator for a block, then give the caller its old state back."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def warn_once(message, _seen=set()):

@@ -112,3 +112,14 @@ def test_text_pages_are_deterministic_and_varied():
     for page in (first, other):
         assert page.min() >= 0 and page.max() <= 1
         assert np.percentile(page, 99) - np.percentile(page, 1) > 0.1  # ink on paper
+
+
+def test_numpy_seed_replays_and_restores_the_global_state():
+    np.random.seed(11)
+    expected_after = np.random.rand()
+    np.random.seed(11)
+    with sol5_utils.numpy_seed(3):
+        first = np.random.rand()
+    assert np.random.rand() == expected_after  # the caller's stream goes on untouched
+    with sol5_utils.numpy_seed(3):
+        assert np.random.rand() == first
