@@ -20,6 +20,7 @@ Both fallback sets are written once, deterministically, into a cache folder
 """
 
 import contextlib
+import functools
 import os
 import pathlib
 import shutil
@@ -441,13 +442,32 @@ def motion_blur_kernel(kernel_size, angle):
     if not np.isfinite(angle) or not 0 <= angle < np.pi:
         raise ValueError(f"angle must be in radians in [0, pi), got {angle!r}; "
                          "reduce it modulo pi")
+    (end_row, end_col), = line_ends(kernel_size, [angle])
+    return line_kernel(kernel_size, end_row, end_col).copy()
+
+
+def line_ends(kernel_size, angles):
+    """End points ``(row, col)``, relative to the centre, of the kernel lines at ``angles``.
+
+    The lines run from ``-end`` to ``+end``; vectorised over ``angles`` (shape (n, 2), int).
+    """
     half = kernel_size // 2
-    direction = np.array([-np.sin(angle), np.cos(angle)])  # (row, col); rows grow downwards
-    end = np.round(direction * half / np.abs(direction).max()).astype(int)
-    rows, cols = skimage.draw.line(half - end[0], half - end[1], half + end[0], half + end[1])
+    angles = np.asarray(angles, dtype=float)
+    direction = np.stack([-np.sin(angles), np.cos(angles)], axis=-1)  # rows grow downwards
+    return np.round(direction * half / np.abs(direction).max(axis=-1, keepdims=True)).astype(int)
+
+
+@functools.lru_cache(maxsize=None)
+def line_kernel(kernel_size, end_row, end_col):
+    """The normalised kernel of the line from ``-end`` to ``+end`` through the centre (cached,
+    read-only: a 7x7 kernel has only 12 distinct lines)."""
+    half = kernel_size // 2
+    rows, cols = skimage.draw.line(half - end_row, half - end_col, half + end_row, half + end_col)
     kernel = np.zeros((kernel_size, kernel_size))
     kernel[rows, cols] = 1.0
-    return kernel / kernel.sum()
+    kernel /= kernel.sum()
+    kernel.flags.writeable = False
+    return kernel
 
 
 def check_kernel_size(kernel_size):

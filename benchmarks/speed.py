@@ -52,6 +52,12 @@ def fit_seconds(model, data, steps):
 
 
 def training_ratio(task, steps, repeats):
+    """Steps per second of ``fit`` fed by ``load_dataset`` and by one repeated batch.
+
+    The two feeds alternate (A B B A ...), and the ratio is taken within each adjacent pair, so a
+    slow spell of the shared machine hits both sides of a pair; returns the medians of the two
+    speeds and of the pair ratios.
+    """
     from sol5_utils import images_for_denoising, images_for_deblurring
     patch, channels, batch_size = TASKS[task]
     images = (images_for_denoising if task == "denoise" else images_for_deblurring)()
@@ -63,11 +69,16 @@ def training_ratio(task, steps, repeats):
     fixed = repeat_batch(next(real))
     fit_seconds(model, fixed, 5)  # warm up both paths
     fit_seconds(model, real, 5)
-    compute, generated = [], []
-    for _ in range(repeats):
-        compute.append(steps / fit_seconds(model, fixed, steps))
-        generated.append(steps / fit_seconds(model, real, steps))
-    return np.median(compute), np.median(generated)
+    compute, generated, ratios = [], [], []
+    for i in range(repeats):
+        order = ("fixed", "real") if i % 2 == 0 else ("real", "fixed")
+        speed = {}
+        for feed in order:
+            speed[feed] = steps / fit_seconds(model, fixed if feed == "fixed" else real, steps)
+        compute.append(speed["fixed"])
+        generated.append(speed["real"])
+        ratios.append(speed["real"] / speed["fixed"])
+    return np.median(compute), np.median(generated), np.median(ratios)
 
 
 def step_seconds(patch, channels, blocks, batch_size, steps=20):
@@ -132,6 +143,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--presets", action="store_true", help="only time the preset networks")
+    parser.add_argument("--training-only", action="store_true",
+                        help="only the training ratios (skip restore and memory)")
     args = parser.parse_args()
     if args.presets:
         return preset_timings()
@@ -139,10 +152,12 @@ def main():
     tf.get_logger().addHandler(RetraceCounter())
     print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
     for task in TASKS:
-        compute, generated = training_ratio(task, args.steps, args.repeats)
+        compute, generated, ratio = training_ratio(task, args.steps, args.repeats)
         print(f"training {task}: compute-only {compute:.2f} steps/s, with load_dataset "
-              f"{generated:.2f} steps/s, ratio {generated / compute:.3f} "
-              f"(median of {args.repeats} x {args.steps} steps)")
+              f"{generated:.2f} steps/s, ratio {ratio:.3f} "
+              f"(medians of {args.repeats} alternating pairs of {args.steps} steps)", flush=True)
+    if args.training_only:
+        return
     bare, restore, model = restore_ratio(max(5, args.repeats))
     print(f"restore 512x512: bare model call {bare * 1000:.0f} ms, restore_image "
           f"{restore * 1000:.0f} ms, speed ratio {bare / restore:.3f}")

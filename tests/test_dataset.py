@@ -127,3 +127,125 @@ def test_image_smaller_than_three_patches_warns_and_still_works(tmp_path):
 def test_corruption_that_changes_the_shape_is_reported(small_images):
     with pytest.raises(ValueError, match="keep the shape"):
         next(sol5.load_dataset(small_images, 2, lambda im: im[1:], (8, 8)))
+
+
+# --- the batched ("window") form of a corruption -----------------------------------------------
+
+def fixed_blur(angle):
+    """A deterministic blur, plain and with a window form, to compare the two data paths."""
+    kernel = sol5.sol5_utils.motion_blur_kernel(7, angle)
+
+    def plain(image):
+        return sol5.add_motion_blur(image, 7, angle)
+
+    @sol5.with_window_form(3, lambda w: sol5.motion_blur_on_windows(w, kernel[None],
+                                                                    np.zeros(len(w), int)))
+    def windowed(image):
+        return plain(image)
+    return plain, windowed
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.4, 2.0])
+def test_window_form_gives_the_patches_of_corrupting_the_large_crop(small_images, angle):
+    # same seed, same positions: the window path must reproduce the assignment's recipe,
+    # including the mirrored border where a patch touches the edge of its large crop
+    plain, windowed = fixed_blur(angle)
+    np.random.seed(3)
+    source_plain, target_plain = next(sol5.load_dataset(small_images, 300, plain, (12, 10)))
+    np.random.seed(3)
+    source_fast, target_fast = next(sol5.load_dataset(small_images, 300, windowed, (12, 10)))
+    np.testing.assert_allclose(target_fast, target_plain, atol=1e-6)
+    np.testing.assert_allclose(source_fast, source_plain, atol=1e-6)
+
+
+def test_window_form_is_used_instead_of_the_function(small_images):
+    calls = []
+
+    @sol5.with_window_form(0, lambda windows: 1.0 - windows)
+    def flip(image):
+        calls.append(image.shape)
+        return 1.0 - image
+    source, target = next(sol5.load_dataset(small_images, 8, flip, (10, 10)))
+    assert calls == []
+    np.testing.assert_allclose(source + 0.5, 1.0 - (target + 0.5), atol=1e-6)
+
+
+def test_window_form_wider_than_the_patch_falls_back_to_the_function(small_images):
+    calls = []
+
+    @sol5.with_window_form(9, lambda windows: windows[:, 9:-9, 9:-9])
+    def identity_logged(image):
+        calls.append(image.shape)
+        return image
+    next(sol5.load_dataset(small_images, 4, identity_logged, (8, 8)))
+    assert calls == [(24, 24)] * 4
+
+
+def test_window_form_of_the_wrong_shape_is_reported(small_images):
+    @sol5.with_window_form(1, lambda windows: windows)  # forgot to cut the border
+    def broken(image):
+        return image
+    with pytest.raises(ValueError, match="window form"):
+        next(sol5.load_dataset(small_images, 2, broken, (8, 8)))
+
+
+def test_random_motion_blur_on_windows_matches_scipy_with_the_drawn_kernel():
+    import scipy.ndimage
+    windows = np.random.rand(60, 22, 22).astype(np.float32)
+    state = np.random.get_state()
+    blurred = sol5.random_motion_blur_on_windows(windows, [7])
+    np.random.set_state(state)
+    angles = np.random.uniform(0, np.pi, 60)  # the draws the window form makes first
+    expected = np.stack([sol5.quantize(scipy.ndimage.convolve(
+        window.astype(float), sol5.sol5_utils.motion_blur_kernel(7, angle))[3:-3, 3:-3])
+        for window, angle in zip(windows, angles)])
+    assert blurred.shape == (60, 16, 16)
+    off = np.abs(blurred - expected)
+    assert off.max() <= 1 / 255 + 1e-6  # float32 arithmetic may flip a rounding
+    assert np.mean(off > 1e-6) < 0.01
+
+
+def test_random_motion_blur_on_windows_mixes_kernel_sizes():
+    windows = np.zeros((200, 15, 15), np.float32)
+    windows[:, 7, 7] = 1.0  # an impulse: the blurred centre shows the kernel's size
+    blurred = sol5.random_motion_blur_on_windows(windows, [3, 7])
+    assert blurred.shape == (200, 9, 9)
+    taps = (blurred > 0).sum(axis=(1, 2))
+    assert set(taps.tolist()) == {3, 7}
+
+
+def test_denoising_batches_carry_one_random_sigma_per_patch_on_the_i_over_255_grid(small_images):
+    source, target = next(sol5.load_dataset(small_images, 400, sol5.denoising_corruption, (24, 24)))
+    values = (source + 0.5) * 255
+    np.testing.assert_allclose(values, np.round(values), atol=1e-3)
+    assert source.min() >= -0.5 and source.max() <= 0.5
+    spread = (source - target).std(axis=(1, 2, 3))
+    assert spread.max() < 0.2 + 0.02
+    # sigma is drawn uniformly from [0, 0.2] for each patch, not once per batch
+    assert spread.min() < 0.02 and spread.max() > 0.17
+    low, high = np.quantile(spread, [0.25, 0.75])
+    assert 0.03 < low < 0.08 and 0.12 < high < 0.17
+
+
+def test_deblurring_batches_are_blurred_targets(small_images):
+    source, target = next(sol5.load_dataset(small_images, 50, sol5.deblurring_corruption, (16, 16)))
+    values = (source + 0.5) * 255
+    np.testing.assert_allclose(values, np.round(values), atol=1e-3)
+    # a blur keeps the mean and lowers the local contrast of random-noise images
+    assert np.abs(source.mean() - target.mean()) < 0.01
+    assert np.abs(np.diff(source, axis=2)).mean() < 0.7 * np.abs(np.diff(target, axis=2)).mean()
+
+
+def test_fit_feed_continues_one_stream_across_iterators():
+    import tensorflow as tf
+
+    def numbered():
+        for i in range(100):
+            yield (np.full((2, 3), i, np.float32), np.full((2, 3), -i, np.float32))
+    feed = sol5.fit_feed(numbered())
+    assert isinstance(feed, tf.data.Dataset)
+    first = [int(x[0, 0]) for x, _ in feed.take(3)]
+    second = [int(x[0, 0]) for x, _ in feed.take(3)]
+    assert first == [0, 1, 2]
+    # a new iterator goes on where the stream is (batches prefetched by the old one are dropped)
+    assert first[-1] < second[0] <= first[-1] + 3 and second == sorted(set(second))

@@ -123,3 +123,19 @@ def test_numpy_seed_replays_and_restores_the_global_state():
     assert np.random.rand() == expected_after  # the caller's stream goes on untouched
     with sol5_utils.numpy_seed(3):
         assert np.random.rand() == first
+
+
+def test_motion_blur_kernel_returns_a_private_copy_of_the_cached_line():
+    kernel = sol5_utils.motion_blur_kernel(7, 0.3)
+    kernel[:] = 0.0  # must not spoil the cache behind it
+    again = sol5_utils.motion_blur_kernel(7, 0.3)
+    assert again.sum() == pytest.approx(1.0)
+
+
+def test_line_ends_vectorised_agree_with_single_angles():
+    angles = np.linspace(0, np.pi, 97, endpoint=False)
+    ends = sol5_utils.line_ends(7, angles)
+    assert ends.shape == (97, 2) and np.abs(ends).max() == 3
+    assert (np.abs(ends).max(axis=1) == 3).all()  # every line spans the whole kernel
+    for angle, end in zip(angles, ends):
+        np.testing.assert_array_equal(sol5_utils.line_ends(7, [angle])[0], end)
