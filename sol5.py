@@ -172,13 +172,19 @@ def load_dataset(filenames, batch_size, corruption_func, crop_size):
     return _patch_batches(filenames, batch_size, corruption_func, crop_size)
 
 
+#: Samples prepared together by the vectorised (window-form) path, and batches fetched together
+#: by :func:`fit_feed`: per-call overheads are paid once for about this many samples.
+SAMPLES_PER_CHUNK = 512
+
+
 def _patch_batches(filenames, batch_size, corruption_func, crop_size):
     cache = {}
     window_form = getattr(corruption_func, "window_form", None)
     if window_form is not None and window_form.margin > min(crop_size):
         window_form = None
+    batches_per_chunk = 1 if window_form is None else max(1, SAMPLES_PER_CHUNK // batch_size)
     while True:
-        picks = np.random.randint(len(filenames), size=batch_size)
+        picks = np.random.randint(len(filenames), size=batch_size * batches_per_chunk)
         images = [_cached_image(filenames[k], cache, crop_size) for k in picks]
         crop_origins, crop_shapes, patch_offsets = _crop_positions(images, crop_size)
         if window_form is None:
@@ -187,8 +193,10 @@ def _patch_batches(filenames, batch_size, corruption_func, crop_size):
         else:
             source, target = _corrupt_windows(images, crop_origins, crop_shapes, patch_offsets,
                                               window_form, crop_size)
-        yield ((source - 0.5).astype(np.float32)[..., None],
-               (target - 0.5).astype(np.float32)[..., None])
+        source = (source - 0.5).astype(np.float32)[..., None]
+        target = (target - 0.5).astype(np.float32)[..., None]
+        for start in range(0, len(picks), batch_size):
+            yield source[start:start + batch_size], target[start:start + batch_size]
 
 
 def _crop_positions(images, crop_size):
@@ -443,26 +451,36 @@ def train_model(model, images, corruption_func, batch_size,
 def fit_feed(batches, prefetch=2):
     """What :func:`train_model` hands to ``Model.fit`` for a generator of ``(source, target)``.
 
-    On the TensorFlow backend the generator is wrapped in a ``tf.data`` pipeline that prepares
-    ``prefetch`` batches ahead while the network trains, with tf.data's autotuning off: Keras'
-    own wrapper (``prefetch(AUTOTUNE)``) made whole ``fit`` calls settle at random into a mode
-    about 25% slower on a 2-core machine (``benchmarks/speed.py`` shows both).  On other
-    backends the generator is returned as it is.
+    On the TensorFlow backend the generator is wrapped in a ``tf.data`` pipeline that takes
+    several batches from it per call into Python (``SAMPLES_PER_CHUNK`` samples) and keeps
+    ``prefetch`` batches ready while the network trains, with tf.data's autotuning off: Keras'
+    own wrapper (one Python call per batch, ``prefetch(AUTOTUNE)``) made whole ``fit`` calls
+    settle at random into a mode about 25% slower on a 2-core machine (``benchmarks/speed.py``
+    compares the two).  On other backends the generator is returned as it is.
     """
     if keras.backend.backend() != "tensorflow":
         return batches
-    pending = [next(batches)]  # read one batch now, for the shapes and any error in the data
-    spec = tuple(tf.TensorSpec(part.shape, tf.as_dtype(part.dtype)) for part in pending[0])
+    first = next(batches)  # read one batch now, for the shapes and any error in the data
+    per_call = max(1, SAMPLES_PER_CHUNK // len(first[0]))
+    spec = tuple(tf.TensorSpec((None,) + part.shape, tf.as_dtype(part.dtype)) for part in first)
+    pending = [first]
 
-    def replay():  # every new iterator (Keras makes one per validation) continues the stream
-        while pending:
-            yield pending.pop()
-        for batch in iter(lambda: next(batches, None), None):  # not "yield from": tf.data
-            yield batch  # closes a finished iterator's generator, which must not close ours
+    def chunks():  # every new iterator (Keras makes one per validation) continues the stream
+        while True:
+            while len(pending) < per_call:
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                pending.append(batch)
+            if not pending:
+                return
+            group = pending[:]
+            del pending[:]
+            yield tuple(np.stack(parts) for parts in zip(*group))
     options = tf.data.Options()
     options.autotune.enabled = False
-    return (tf.data.Dataset.from_generator(replay, output_signature=spec)
-            .prefetch(prefetch).with_options(options))
+    return (tf.data.Dataset.from_generator(chunks, output_signature=spec)
+            .unbatch().prefetch(prefetch).with_options(options))
 
 
 # ==========================================================================

@@ -1,11 +1,12 @@
 """Speed benchmark (issue 7): training throughput, restore speed, memory.
 
-    python benchmarks/speed.py [--repeats 3] [--steps 30]
+    python benchmarks/speed.py [--repeats 7] [--steps 40] [--training-only]
 
 Prints, with the machine's core count:
-* training: steps per second of ``Model.fit`` fed by ``load_dataset`` (the generator
-  ``train_model`` uses) against a compute-only ``fit`` of the same model and batch shape fed
-  one pre-made batch over and over, for both tasks, and their ratio (median of the repeats);
+* training: steps per second of ``Model.fit`` on what ``train_model`` feeds it (``load_dataset``
+  through ``sol5.fit_feed``) against a compute-only ``fit`` of the same model and batch shape (one
+  pre-made batch repeated in memory), and against the generator handed to ``fit`` directly, for
+  both tasks, with the ratios (medians over rounds in which the feeds take turns);
 * restoring: ``restore_image`` on a 512x512 image against a bare call of an already-built
   512x512 model, and their ratio;
 * memory: resident size before and after 100 ``restore_image`` calls on mixed sizes;
@@ -51,13 +52,21 @@ def fit_seconds(model, data, steps):
     return time.perf_counter() - began
 
 
-def training_ratio(task, steps, repeats):
-    """Steps per second of ``fit`` fed by ``load_dataset`` and by one repeated batch.
+FEEDS = {
+    "compute-only": "in-memory tf.data pipeline repeating one batch (no data work at all)",
+    "train_model": "sol5.fit_feed(load_dataset(...)), exactly what train_model fits on",
+    "keras-default": "the load_dataset generator handed to fit directly (Keras' own wrapper)",
+}
 
-    The two feeds alternate (A B B A ...), and the ratio is taken within each adjacent pair, so a
-    slow spell of the shared machine hits both sides of a pair; returns the medians of the two
-    speeds and of the pair ratios.
+
+def training_speeds(task, steps, repeats):
+    """Steps per second of ``fit`` on the three feeds of ``FEEDS``, same model and batch shape.
+
+    The feeds take turns in a rotating order, and each round's ratios to the compute-only
+    feed are taken within the round, so a slow spell of the shared machine hits both sides of
+    a ratio; returns the medians of the speeds and of the per-round ratios.
     """
+    import tensorflow as tf
     from sol5_utils import images_for_denoising, images_for_deblurring
     patch, channels, batch_size = TASKS[task]
     images = (images_for_denoising if task == "denoise" else images_for_deblurring)()
@@ -65,20 +74,28 @@ def training_ratio(task, steps, repeats):
     corruption = experiments.corruption_for(task)
     model = sol5.build_nn_model(*patch, channels, 5)
     model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam(beta_2=0.9))
-    real = sol5.load_dataset(train_images, batch_size, corruption, patch)
-    fixed = repeat_batch(next(real))
-    fit_seconds(model, fixed, 5)  # warm up both paths
-    fit_seconds(model, real, 5)
-    compute, generated, ratios = [], [], []
+    batch = next(sol5.load_dataset(train_images, batch_size, corruption, patch))
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    feeds = {
+        "compute-only": tf.data.Dataset.from_tensors(batch).repeat().prefetch(2).with_options(options),
+        "train_model": sol5.fit_feed(sol5.load_dataset(train_images, batch_size, corruption, patch)),
+        "keras-default": sol5.load_dataset(train_images, batch_size, corruption, patch),
+    }
+    for feed in feeds.values():  # warm up every path
+        fit_seconds(model, feed, 5)
+    speeds = {name: [] for name in feeds}
+    ratios = {name: [] for name in feeds}
+    names = list(feeds)
     for i in range(repeats):
-        order = ("fixed", "real") if i % 2 == 0 else ("real", "fixed")
-        speed = {}
-        for feed in order:
-            speed[feed] = steps / fit_seconds(model, fixed if feed == "fixed" else real, steps)
-        compute.append(speed["fixed"])
-        generated.append(speed["real"])
-        ratios.append(speed["real"] / speed["fixed"])
-    return np.median(compute), np.median(generated), np.median(ratios)
+        this_round = {}
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            this_round[name] = steps / fit_seconds(model, feeds[name], steps)
+            speeds[name].append(this_round[name])
+        for name in names:
+            ratios[name].append(this_round[name] / this_round["compute-only"])
+    return ({name: np.median(v) for name, v in speeds.items()},
+            {name: np.median(v) for name, v in ratios.items()})
 
 
 def step_seconds(patch, channels, blocks, batch_size, steps=20):
@@ -140,8 +157,8 @@ class RetraceCounter(logging.Handler):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--presets", action="store_true", help="only time the preset networks")
     parser.add_argument("--training-only", action="store_true",
                         help="only the training ratios (skip restore and memory)")
@@ -151,11 +168,14 @@ def main():
     import tensorflow as tf
     tf.get_logger().addHandler(RetraceCounter())
     print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    for name, meaning in FEEDS.items():
+        print(f"  feed {name}: {meaning}")
     for task in TASKS:
-        compute, generated, ratio = training_ratio(task, args.steps, args.repeats)
-        print(f"training {task}: compute-only {compute:.2f} steps/s, with load_dataset "
-              f"{generated:.2f} steps/s, ratio {ratio:.3f} "
-              f"(medians of {args.repeats} alternating pairs of {args.steps} steps)", flush=True)
+        speeds, ratios = training_speeds(task, args.steps, args.repeats)
+        print(f"training {task} (medians of {args.repeats} rounds of {args.steps} steps per feed): "
+              + ", ".join(f"{name} {speeds[name]:.2f} steps/s" for name in FEEDS)
+              + f"; ratio train_model / compute-only {ratios['train_model']:.3f}, "
+              f"keras-default / compute-only {ratios['keras-default']:.3f}", flush=True)
     if args.training_only:
         return
     bare, restore, model = restore_ratio(max(5, args.repeats))
