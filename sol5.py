@@ -293,7 +293,37 @@ class WindowForm:
 
 
 def with_window_form(margin, corrupt):
-    """Decorator: attach a :class:`WindowForm` to a corruption function."""
+    """Decorator: give a corruption function a batched form for :func:`load_dataset`.
+
+    Parameters
+    ----------
+    margin : int
+        How far, in pixels, the corruption of one pixel reads around it (0 for noise added
+        pixel by pixel, ``k // 2`` for a ``k x k`` convolution).  A margin wider than the
+        patch makes :func:`load_dataset` call the function on each large crop instead.
+    corrupt : callable
+        ``corrupt(windows)``: float32 windows ``(n, h + 2 margin, w + 2 margin)`` in, their
+        corrupted centres ``(n, h, w)`` out, each with its own random draws from numpy's
+        global generator, distributed as the decorated function would corrupt them.
+
+    Returns
+    -------
+    callable
+        A decorator that sets ``corruption_func.window_form`` and returns the function
+        unchanged, so it still works on single images.
+
+    Examples
+    --------
+    >>> @with_window_form(0, lambda windows: quantize(1.0 - windows))
+    ... def invert(image):
+    ...     return quantize(1.0 - image)
+    >>> source, target = next(load_dataset(paths, 100, invert, (24, 24)))  # doctest: +SKIP
+    """
+    if isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 0:
+        raise ValueError(f"margin must be a non-negative integer, got {margin!r}")
+    if not callable(corrupt):
+        raise ValueError(f"corrupt must be callable, got {corrupt!r}")
+
     def attach(corruption_func):
         corruption_func.window_form = WindowForm(margin, corrupt)
         return corruption_func

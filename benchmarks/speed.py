@@ -7,6 +7,8 @@ Prints, with the machine's core count:
   through ``sol5.fit_feed``) against a compute-only ``fit`` of the same model and batch shape (one
   pre-made batch repeated in memory), and against the generator handed to ``fit`` directly, for
   both tasks, with the ratios (medians over rounds in which the feeds take turns);
+* data: milliseconds per ``load_dataset`` batch with the task corruptions' window form and
+  with the per-crop recipe;
 * restoring: ``restore_image`` on a 512x512 image against a bare call of an already-built
   512x512 model, and their ratio;
 * memory: resident size before and after 100 ``restore_image`` calls on mixed sizes;
@@ -98,6 +100,31 @@ def training_speeds(task, steps, repeats):
             {name: np.median(v) for name, v in ratios.items()})
 
 
+def generator_milliseconds(task, batches=50, repeats=5):
+    """Milliseconds per ``load_dataset`` batch with the task corruption's window form, and with
+    the same corruption called on every 3x crop (the function without its window form)."""
+    from sol5_utils import images_for_denoising, images_for_deblurring
+    patch, _, batch_size = TASKS[task]
+    images = (images_for_denoising if task == "denoise" else images_for_deblurring)()
+    corruption = experiments.corruption_for(task)
+
+    def per_crop(image):  # no window_form attribute: load_dataset takes the per-crop path
+        return corruption(image)
+    result = []
+    for func in (corruption, per_crop):
+        data = sol5.load_dataset(images, batch_size, func, patch)
+        for _ in range(10):
+            next(data)
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            for _ in range(batches):
+                next(data)
+            times.append((time.perf_counter() - began) / batches * 1000)
+        result.append(np.median(times))
+    return result
+
+
 def step_seconds(patch, channels, blocks, batch_size, steps=20):
     """Seconds per compute-only training step (fp32) of one network and batch shape."""
     model = sol5.build_nn_model(*patch, channels, blocks)
@@ -170,6 +197,11 @@ def main():
     print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
     for name, meaning in FEEDS.items():
         print(f"  feed {name}: {meaning}")
+    for task in TASKS:
+        windowed, per_crop = generator_milliseconds(task)
+        print(f"load_dataset {task}, batch of {TASKS[task][2]}: {windowed:.2f} ms with the window "
+              f"form, {per_crop:.2f} ms corrupting every 3x crop ({per_crop / windowed:.1f}x)",
+              flush=True)
     for task in TASKS:
         speeds, ratios = training_speeds(task, args.steps, args.repeats)
         print(f"training {task} (medians of {args.repeats} rounds of {args.steps} steps per feed): "

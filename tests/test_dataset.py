@@ -251,3 +251,9 @@ def test_fit_feed_continues_one_stream_across_iterators():
     assert first[-1] < second[0] <= 12 and second == list(range(second[0], second[0] + 3))
     # a finite generator ends the feed, with its last short group
     assert [int(x[0, 0]) for x, _ in sol5.fit_feed(numbered(6))] == list(range(6))
+
+
+@pytest.mark.parametrize("margin", [-1, 1.5, True])
+def test_window_form_needs_a_whole_margin(margin):
+    with pytest.raises(ValueError, match="margin"):
+        sol5.with_window_form(margin, lambda windows: windows)
