@@ -22,7 +22,8 @@ Conventions
 API changes since 2020
 ----------------------
 * ``fit_generator`` is gone: ``train_model`` calls ``Model.fit`` with the two
-  Python generators and whole numbers of steps.
+  Python generators (through :func:`fit_feed`, a small ``tf.data`` pipeline) and
+  whole numbers of steps.
 * ``scipy.ndimage.filters.convolve`` is now ``scipy.ndimage.convolve``.
 * Keras 3 refuses to call a model built for 24x24 inputs on a larger tensor, so
   ``restore_image`` clones the base model onto an input of the image's size,
