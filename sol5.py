@@ -194,8 +194,8 @@ def _patch_batches(filenames, batch_size, corruption_func, crop_size):
         else:
             source, target = _corrupt_windows(images, crop_origins, crop_shapes, patch_offsets,
                                               window_form, crop_size)
-        source = (source - 0.5).astype(np.float32)[..., None]
-        target = (target - 0.5).astype(np.float32)[..., None]
+        source = (source - 0.5).astype(np.float32, copy=False)[..., None]
+        target = (target - 0.5).astype(np.float32, copy=False)[..., None]
         for start in range(0, len(picks), batch_size):
             yield source[start:start + batch_size], target[start:start + batch_size]
 
@@ -258,7 +258,7 @@ def _corrupt_windows(images, crop_origins, crop_shapes, patch_offsets, window_fo
         else:
             windows[i] = image[rows[i][:, None], cols[i][None, :]]
     target = windows[:, margin:margin + height, margin:margin + width]
-    source = np.asarray(window_form(windows))
+    source = np.asarray(window_form.corrupt(windows))
     if source.shape != target.shape:
         raise ValueError(f"the window form of the corruption returned shape {source.shape}, "
                          f"expected {target.shape}")
@@ -274,23 +274,8 @@ def _window_indices(crop_origin, crop_length, patch_offset, patch_length, margin
     return crop_origin[:, None] + inside
 
 
-class WindowForm:
-    """A batched form of a corruption, which :func:`load_dataset` uses when the corruption
-    function carries one as its ``window_form`` attribute (see :func:`with_window_form`).
-
-    ``corrupt(windows)`` takes clean windows of shape ``(n, h + 2 margin, w + 2 margin)`` and
-    returns ``(n, h, w)``: each centre corrupted, with its own random draws, exactly as the
-    corruption function would corrupt it inside a larger image.  A pointwise corruption has
-    margin 0; a convolution with a k x k kernel has margin k // 2.  This leaves what the network
-    sees unchanged and saves corrupting the 8/9 of every large crop that is thrown away.
-    """
-
-    def __init__(self, margin, corrupt):
-        self.margin = int(margin)
-        self.corrupt = corrupt
-
-    def __call__(self, windows):
-        return self.corrupt(windows)
+#: The batched form of a corruption that :func:`with_window_form` attaches (its arguments).
+WindowForm = collections.namedtuple("WindowForm", "margin corrupt")
 
 
 def with_window_form(margin, corrupt):
@@ -326,7 +311,7 @@ def with_window_form(margin, corrupt):
         raise ValueError(f"corrupt must be callable, got {corrupt!r}")
 
     def attach(corruption_func):
-        corruption_func.window_form = WindowForm(margin, corrupt)
+        corruption_func.window_form = WindowForm(int(margin), corrupt)
         return corruption_func
     return attach
 
@@ -486,7 +471,7 @@ def fit_feed(batches, prefetch=2):
     several batches from it per call into Python (``SAMPLES_PER_CHUNK`` samples) and keeps
     ``prefetch`` batches ready while the network trains, with tf.data's autotuning off: Keras'
     own wrapper (one Python call per batch, ``prefetch(AUTOTUNE)``) made whole ``fit`` calls
-    settle at random into a mode about 25% slower on a 2-core machine (``benchmarks/speed.py``
+    settle at random into a markedly slower mode on a 2-core machine (``benchmarks/speed.py``
     compares the two).  On other backends the generator is returned as it is.
     """
     if keras.backend.backend() != "tensorflow":
@@ -871,16 +856,13 @@ def random_motion_blur_on_windows(windows, list_of_kernel_sizes):
     ends = np.empty((len(windows), 2), int)
     for size in set(sizes.tolist()):
         ends[sizes == size] = sol5_utils.line_ends(size, angles[sizes == size])
-    # a kernel is named by (size, end row, end col); number the distinct ones
+    # a kernel is named by (size, end row, end col): number the distinct ones
     codes = (sizes * (2 * side + 1) + ends[:, 0] + side) * (2 * side + 1) + ends[:, 1] + side
-    distinct, kernel_of_window = np.unique(codes, return_inverse=True)
-    kernels = np.zeros((len(distinct), side, side))
-    for kernel, code in zip(kernels, distinct.tolist()):
-        rest, end_col = divmod(code, 2 * side + 1)
-        size, end_row = divmod(rest, 2 * side + 1)
-        pad = (side - size) // 2
-        kernel[pad:pad + size, pad:pad + size] = sol5_utils.line_kernel(
-            size, end_row - side, end_col - side)
+    _, first_window, kernel_of_window = np.unique(codes, return_index=True, return_inverse=True)
+    kernels = np.zeros((len(first_window), side, side))
+    for kernel, i in zip(kernels, first_window):
+        pad = (side - sizes[i]) // 2
+        kernel[pad:side - pad, pad:side - pad] = sol5_utils.line_kernel(int(sizes[i]), *ends[i])
     return quantize(motion_blur_on_windows(windows, kernels, kernel_of_window))
 
 

@@ -54,6 +54,13 @@ def fit_seconds(model, data, steps):
     return time.perf_counter() - began
 
 
+def task_data(task):
+    """The task's file list and its corruption."""
+    from sol5_utils import images_for_denoising, images_for_deblurring
+    images = (images_for_denoising if task == "denoise" else images_for_deblurring)()
+    return images, experiments.corruption_for(task)
+
+
 FEEDS = {
     "compute-only": "in-memory tf.data pipeline repeating one batch (no data work at all)",
     "train_model": "sol5.fit_feed(load_dataset(...)), exactly what train_model fits on",
@@ -69,11 +76,9 @@ def training_speeds(task, steps, repeats):
     a ratio; returns the medians of the speeds and of the per-round ratios.
     """
     import tensorflow as tf
-    from sol5_utils import images_for_denoising, images_for_deblurring
     patch, channels, batch_size = TASKS[task]
-    images = (images_for_denoising if task == "denoise" else images_for_deblurring)()
+    images, corruption = task_data(task)
     train_images, _ = sol5.split_train_valid(images)
-    corruption = experiments.corruption_for(task)
     model = sol5.build_nn_model(*patch, channels, 5)
     model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam(beta_2=0.9))
     batch = next(sol5.load_dataset(train_images, batch_size, corruption, patch))
@@ -103,10 +108,8 @@ def training_speeds(task, steps, repeats):
 def generator_milliseconds(task, batches=50, repeats=5):
     """Milliseconds per ``load_dataset`` batch with the task corruption's window form, and with
     the same corruption called on every 3x crop (the function without its window form)."""
-    from sol5_utils import images_for_denoising, images_for_deblurring
     patch, _, batch_size = TASKS[task]
-    images = (images_for_denoising if task == "denoise" else images_for_deblurring)()
-    corruption = experiments.corruption_for(task)
+    images, corruption = task_data(task)
 
     def per_crop(image):  # no window_form attribute: load_dataset takes the per-crop path
         return corruption(image)
