@@ -30,6 +30,27 @@ DEPTH_TASKS = {
 }
 
 
+def held_out_examples(seed=0):
+    """Per task, a held-out (clean, corrupted, corrupted at full size) triple.
+
+    Never part of any training list.  Denoising: scikit-image's ``camera`` with sigma 0.1
+    noise; deblurring: scikit-image's scanned ``page`` blurred by a 7-pixel line at 3*pi/4
+    (the assignment's figure), rounded to i/255; super-resolution: ``camera`` shrunk 2 or 3
+    times (its full-size view is the cubic-spline enlargement).
+    """
+    with sol5_utils.numpy_seed(seed):
+        camera = sol5_utils.load_skimage_photo("camera")
+        page = sol5_utils.load_skimage_photo("page")
+        noisy = sol5.add_gaussian_noise(camera, 0.1, 0.1)
+        blurred = sol5.quantize(sol5.add_motion_blur(page, 7, 3 * np.pi / 4))
+        examples = {"denoise": (camera, noisy, noisy), "deblur": (page, blurred, blurred)}
+        for scale in (2, 3):
+            clean = camera[:camera.shape[0] // scale * scale, :camera.shape[1] // scale * scale]
+            low = sol5.downscale(clean, scale)
+            examples[f"superres-x{scale}"] = (clean, low, sol5.enlarge(low, clean.shape))
+        return examples
+
+
 def corruption_for(task):
     """The corruption function a ``learn_*`` call trains ``task`` with."""
     return sol5.denoising_corruption if task == "denoise" else sol5.deblurring_corruption
@@ -50,7 +71,8 @@ def machine_facts():
 # Section 7.3: depth study
 # --------------------------------------------------------------------------
 
-def _load_results(path):
+def load_results(path):
+    """The results stored at ``path`` (JSON), or an empty set of results with today's machine facts."""
     if pathlib.Path(path).is_file():
         return json.loads(pathlib.Path(path).read_text())
     return {"machine": machine_facts(), "runs": []}
@@ -65,7 +87,7 @@ def _save_results(results, path):
 
 
 def run_depth_study(tasks=tuple(DEPTH_TASKS), depths=DEPTHS, seeds=(0, 1, 2),
-                    path=DEPTH_RESULTS, model_dir=ROOT / "outputs" / "depth", quick=False):
+                    path=DEPTH_RESULTS, model_dir=None, quick=False):
     """Train every (task, depth, seed) at the assignment's settings; record validation MSE.
 
     Each finished run is appended to the JSON results file at once, and runs already in the
@@ -73,7 +95,7 @@ def run_depth_study(tasks=tuple(DEPTH_TASKS), depths=DEPTHS, seeds=(0, 1, 2),
     every depth is saved for the companion figure.
     """
     import keras
-    results = _load_results(path)
+    results = load_results(path)
     done = {(r["task"], r["depth"], r["seed"]) for r in results["runs"]}
     start = time.perf_counter()
     for seed in seeds:
@@ -95,6 +117,7 @@ def run_depth_study(tasks=tuple(DEPTH_TASKS), depths=DEPTHS, seeds=(0, 1, 2),
                     "seconds": round(time.perf_counter() - began, 1)})
                 _save_results(results, path)
                 if seed == seeds[0]:
+                    model_dir = pathlib.Path(model_dir or depth_model_dir())
                     model_dir.mkdir(parents=True, exist_ok=True)
                     model.save(model_dir / f"{task}_{depth}.keras")
     results["machine"] = machine_facts()
@@ -173,22 +196,44 @@ def plot_depth_study(results, out_dir=ROOT):
     return written
 
 
-def plot_depth_examples(model_dir=ROOT / "outputs" / "depth", out_path=ROOT / "depth_examples.png"):
-    """The same held-out image restored by each depth's seed-0 model, for each task."""
+def depth_model_dir():
+    """Where the depth study keeps the seed-0 model of every depth (``outputs/depth``)."""
+    return sol5_utils.output_dir() / "depth"
+
+
+def missing_depth_models(model_dir=None):
+    """The per-depth model files that :func:`plot_depth_examples` needs and that are absent."""
+    model_dir = pathlib.Path(model_dir or depth_model_dir())
+    return [model_dir / f"{task}_{depth}.keras" for task in DEPTH_TASKS for depth in DEPTHS
+            if not (model_dir / f"{task}_{depth}.keras").is_file()]
+
+
+def plot_depth_examples(model_dir=None, out_path=ROOT / "depth_examples.png"):
+    """The same held-out image restored by each depth's seed-0 model, for each task.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the missing models, which only a full depth study leaves behind.
+    """
     import keras
+    model_dir = pathlib.Path(model_dir or depth_model_dir())
+    missing = missing_depth_models(model_dir)
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} per-depth models are missing (first: "
+                                f"{missing[0]}); run 'python sol5.py depth-study' to train them")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from skimage.metrics import peak_signal_noise_ratio as psnr
-    examples = sol5.held_out_examples()
+    examples = held_out_examples()
     crops = {"denoise": (slice(60, 316), slice(150, 406)), "deblur": (slice(0, 150), slice(0, 280))}
     fig, axes = plt.subplots(2, len(DEPTHS) + 2, figsize=(3 * (len(DEPTHS) + 2), 6.4))
     for row, task in enumerate(DEPTH_TASKS):
         clean, corrupted, _ = examples[task]
         panels = [("corrupted", corrupted)]
         for depth in DEPTHS:
-            model = keras.models.load_model(pathlib.Path(model_dir) / f"{task}_{depth}.keras",
-                                            compile=False)
+            model = keras.models.load_model(model_dir / f"{task}_{depth}.keras", compile=False)
             panels.append((f"{depth} blocks", sol5.restore_image(corrupted, model)))
         panels.append(("clean", clean))
         for ax, (name, image) in zip(axes[row], panels):
@@ -254,7 +299,8 @@ def deblur_cases():
     return cases
 
 
-def _psnr_ssim(clean, restored):
+def psnr_ssim(clean, restored):
+    """PSNR (dB) and SSIM of ``restored`` against ``clean``, both in [0, 1]."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
     return (float(peak_signal_noise_ratio(clean, restored, data_range=1)),
             float(structural_similarity(clean, restored, data_range=1)))
@@ -262,7 +308,7 @@ def _psnr_ssim(clean, restored):
 
 def _best_parameter(cases, restore, grid):
     """The grid value with the best mean PSNR over ``cases`` (an oracle choice: favours the method)."""
-    scores = [np.mean([_psnr_ssim(c["clean"], restore(c, value))[0] for c in cases]) for value in grid]
+    scores = [np.mean([psnr_ssim(c["clean"], restore(c, value))[0] for c in cases]) for value in grid]
     return grid[int(np.argmax(scores))]
 
 
@@ -331,7 +377,7 @@ def score_methods(methods, cases, group):
             began = time.perf_counter()
             restored = restore(case)
             seconds = time.perf_counter() - began
-            psnr, ssim = _psnr_ssim(case["clean"], restored)
+            psnr, ssim = psnr_ssim(case["clean"], restored)
             per_case.append((group(case), case["level"], psnr, ssim, seconds))
             outputs[(name, case["image"], case["level"])] = restored
         for key in sorted({(g, level) for g, level, *_ in per_case}, key=str):
@@ -361,7 +407,7 @@ def _figure(cases, outputs, methods, pick, path, title, crop=(slice(None), slice
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6))
     for ax, name in zip(axes, names):
         image = case["clean"] if name == "clean" else outputs[(name, case["image"], case["level"])]
-        score = "" if name == "clean" else f"\n{_psnr_ssim(case['clean'], image)[0]:.2f} dB"
+        score = "" if name == "clean" else f"\n{psnr_ssim(case['clean'], image)[0]:.2f} dB"
         ax.imshow(image[crop], cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"{name}{score}", fontsize=8)
         ax.axis("off")
@@ -377,12 +423,12 @@ def default_models():
     import keras
     found = {"denoise": {}, "deblur": {}, "superres": {}}
     for task in ("denoise", "deblur"):
-        for label, path in (("ours, assignment settings", ROOT / "outputs" / f"{task}.keras"),
+        for label, path in (("ours, assignment settings", sol5_utils.output_dir() / f"{task}.keras"),
                             ("ours, strong preset", ROOT / "models" / f"{task}_strong.keras")):
             if path.is_file():
                 found[task][label] = keras.models.load_model(path, compile=False)
     for scale in SR_SCALES:
-        path = ROOT / "outputs" / f"superres-x{scale}.keras"
+        path = sol5_utils.output_dir() / f"superres-x{scale}.keras"
         if path.is_file():
             found["superres"][scale] = keras.models.load_model(path, compile=False)
     return found
@@ -439,7 +485,7 @@ def super_resolution_figure(model, path, scale=2):
     crop = (slice(60, 316), slice(150, 406))
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
     for ax, (name, image) in zip(axes, panels):
-        score = "" if name == "original" else f"\n{_psnr_ssim(clean, image)[0]:.2f} dB (whole image)"
+        score = "" if name == "original" else f"\n{psnr_ssim(clean, image)[0]:.2f} dB (whole image)"
         ax.imshow(image[crop], cmap="gray", vmin=0, vmax=1)
         ax.set_title(name + score, fontsize=9)
         ax.axis("off")
@@ -473,7 +519,7 @@ def super_resolution_rows(models):
                 seconds.append(time.perf_counter() - began)
                 border = 2 * scale
                 inner = (slice(border, -border), slice(border, -border))
-                scores.append(_psnr_ssim(clean[inner], enlarged[inner]))
+                scores.append(psnr_ssim(clean[inner], enlarged[inner]))
             rows.append({"method": name, "images": "photos", "level": f"x{scale}",
                          "psnr": float(np.mean([p for p, _ in scores])),
                          "ssim": float(np.mean([q for _, q in scores])),

@@ -24,6 +24,7 @@ import functools
 import os
 import pathlib
 import shutil
+import sys
 import warnings
 
 import imageio.v3 as iio
@@ -83,9 +84,12 @@ def read_image(filename, representation):
 
     Examples
     --------
-    >>> im = read_image("image_dataset/train/some.jpg", 1)  # doctest: +SKIP
-    >>> im.dtype, im.ndim
-    (dtype('float64'), 2)
+    >>> import tempfile, imageio.v3 as iio
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.png"
+    >>> iio.imwrite(path, np.full((4, 6, 3), 255, np.uint8))
+    >>> im = read_image(path, 1)
+    >>> im.dtype, im.shape, float(im.max())
+    (dtype('float64'), (4, 6), 1.0)
     """
     if representation not in (1, 2):
         raise ValueError(f"representation must be 1 (grayscale) or 2 (RGB), got {representation!r}")
@@ -119,6 +123,83 @@ def to_float_image(raw, representation=1, name="image"):
 
 
 # --------------------------------------------------------------------------
+# Checks and small conversions shared by the modules
+# --------------------------------------------------------------------------
+
+def check_int(value, name, minimum=1):
+    """Return ``value`` as an int if it is an integer (not a bool) of at least ``minimum``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the smallest allowed value.
+
+    Examples
+    --------
+    >>> check_int(3, "num_res_blocks", minimum=0)
+    3
+    >>> check_int(True, "batch_size")
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size must be an integer >= 1, got True
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def quantize(image):
+    """Round to the nearest i/255 and clip to [0, 1].
+
+    Examples
+    --------
+    >>> quantize(np.array([-0.1, 0.5, 0.1234, 1.7])) * 255
+    array([  0., 128.,  31., 255.])
+    """
+    return np.clip(np.round(image * 255) / 255, 0.0, 1.0)
+
+
+def as_gray_image(image, name="image"):
+    """Validate a grayscale image and return it as float64 in [0, 1].
+
+    Integer and boolean images are converted by their dtype's range (uint8 is
+    divided by 255); an ``(H, W, 1)`` array is squeezed to ``(H, W)``.
+
+    Examples
+    --------
+    >>> as_gray_image(np.array([[0, 255]], dtype=np.uint8))
+    array([[0., 1.]])
+
+    Raises
+    ------
+    ValueError
+        For RGB or other non-2-D input, NaNs, or float values outside [0, 1].
+    """
+    image = np.asarray(image)
+    if image.size == 0:
+        raise ValueError(f"{name} is empty (shape {image.shape})")
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        raise ValueError(f"{name} must be a 2-D grayscale image, got shape {image.shape} (RGB?); "
+                         "convert it with skimage.color.rgb2gray or read it with read_image(path, 1)")
+    if image.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D grayscale image of shape (height, width), "
+                         f"got shape {image.shape}")
+    if image.dtype == bool or np.issubdtype(image.dtype, np.integer):
+        return skimage.util.img_as_float64(image)
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{name} must hold numbers, got dtype {image.dtype}")
+    image = image.astype(np.float64, copy=False)
+    low, high = image.min(initial=0.0), image.max(initial=0.0)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if low < -1e-6 or high > 1 + 1e-6:
+        raise ValueError(f"{name} values must lie in [0, 1], got [{low:.3g}, {high:.3g}]; "
+                         "divide an 8-bit image by 255")
+    return image
+
+# --------------------------------------------------------------------------
 # File lists
 # --------------------------------------------------------------------------
 
@@ -128,6 +209,14 @@ def cache_dir():
         return pathlib.Path(os.environ["SOL5_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
     return pathlib.Path(base) / "sol5"
+
+
+def output_dir():
+    """Folder where ``python sol5.py train`` saves models and the other commands look for them:
+    ``$SOL5_OUTPUTS`` if set, else ``outputs/`` beside this module (whatever the current folder)."""
+    if os.environ.get("SOL5_OUTPUTS"):
+        return pathlib.Path(os.environ["SOL5_OUTPUTS"])
+    return MODULE_DIR / "outputs"
 
 
 def list_images(folder):
@@ -241,21 +330,33 @@ def _save_gray(path, image):
 
 
 def _build_once(folder, build):
-    """Run ``build(tmp_folder)`` unless ``folder`` is complete; atomic rename."""
+    """Run ``build(tmp_folder)`` unless ``folder`` is complete (holds ``.complete``).
+
+    The data is built in a private temporary folder and moved into place by an atomic rename.
+    When another process completed ``folder`` meanwhile, its data is kept and ours dropped; only
+    a folder without ``.complete`` (left by an interrupted build) is replaced.
+    """
     done = folder / ".complete"
     if done.exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     count = build(tmp)
     (tmp / ".complete").touch()
-    if folder.exists():  # a stale partial folder
-        shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists() and not done.exists():  # an interrupted build: move it aside, then drop it
+        stale = folder.with_name(f"{folder.name}.stale{os.getpid()}")
+        try:
+            os.replace(folder, stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
     try:
-        os.replace(tmp, folder)
-    except OSError:  # another process won the race
+        os.replace(tmp, folder)  # fails if another process has put a complete folder there
+    except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
+        return folder
     print(f"sol5: wrote {count} offline training images to {folder} (done once)")
     return folder
 
@@ -494,3 +595,35 @@ def warn_once(message, _seen=set()):
     if message not in _seen:
         _seen.add(message)
         warnings.warn(message, stacklevel=3)
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow with its native start-up notices hidden; return it (None if missing).
+
+    While it loads, TensorFlow's C++ core writes absl and oneDNN notices straight to file
+    descriptor 2, before ``TF_CPP_MIN_LOG_LEVEL`` is read.  For the import alone that descriptor
+    points at ``/dev/null``; Python errors still surface as exceptions.  Set ``SOL5_VERBOSE=1``
+    to see the notices.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or os.environ.get("SOL5_VERBOSE"):
+        try:
+            import tensorflow
+        except ImportError:
+            return None
+        return tensorflow
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow
+            except ImportError:
+                tensorflow = None
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+    return tensorflow

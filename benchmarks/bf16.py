@@ -15,10 +15,11 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import sol5  # noqa: E402
+import fast_training  # noqa: E402
+import sol5  # noqa: E402  (first: it imports TensorFlow quietly)
+import keras  # noqa: E402
 import sol5_experiments as experiments  # noqa: E402
 
 
@@ -26,16 +27,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; bfloat16 supported: {sol5.bfloat16_supported()}")
+    print(f"machine: {os.cpu_count()} cores; bfloat16 supported: {fast_training.bfloat16_supported()}")
     cases = experiments.denoise_cases()
-    results = {precision: [] for precision in sol5.PRECISIONS}
+    results = {precision: [] for precision in fast_training.PRECISIONS}
     for seed in args.seeds:
-        for precision in sol5.PRECISIONS:
+        for precision in fast_training.PRECISIONS:
             keras.utils.set_random_seed(seed)
             began = time.perf_counter()
             model = sol5.learn_denoising_model(precision=precision)
             seconds = time.perf_counter() - began
-            scores = [np.mean([experiments._psnr_ssim(c["clean"], sol5.restore_image(
+            scores = [np.mean([experiments.psnr_ssim(c["clean"], sol5.restore_image(
                 c["corrupted"], model))[0] for c in cases if c["level"] == sigma])
                 for sigma in experiments.EVAL_SIGMAS]
             print(f"RESULT seed {seed} {precision}: learn_denoising_model() {seconds:.0f} s wall; "

@@ -12,10 +12,10 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import sol5  # noqa: E402
+import sol5  # noqa: E402  (first: it imports TensorFlow quietly)
+import keras  # noqa: E402
 import sol5_experiments as experiments  # noqa: E402
 import sol5_utils  # noqa: E402
 
@@ -34,7 +34,7 @@ def main():
                 last.set_weights([np.zeros_like(w) for w in last.get_weights()])
             sol5.train_model(model, sol5_utils.images_for_denoising(),
                              experiments.corruption_for("denoise"), *sol5.DENOISE_SCHEDULE)
-            scores = {s: np.mean([experiments._psnr_ssim(c["clean"], sol5.restore_image(
+            scores = {s: np.mean([experiments.psnr_ssim(c["clean"], sol5.restore_image(
                 c["corrupted"], model))[0] for c in cases if c["level"] == s])
                 for s in experiments.EVAL_SIGMAS}
             print(f"RESULT seed {seed} last conv {'zeros' if zero_last else 'glorot'}: "

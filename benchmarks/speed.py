@@ -4,7 +4,7 @@
 
 Prints, with the machine's core count:
 * training: steps per second of ``Model.fit`` on what ``train_model`` feeds it (``load_dataset``
-  through ``sol5.fit_feed``) against a compute-only ``fit`` of the same model and batch shape (one
+  through ``fast_training.fit_feed``) against a compute-only ``fit`` of the same model and batch shape (one
   pre-made batch repeated in memory), and against the generator handed to ``fit`` directly, for
   both tasks, with the ratios (medians over rounds in which the feeds take turns);
 * data: milliseconds per ``load_dataset`` batch with the task corruptions' window form and
@@ -25,10 +25,11 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import sol5  # noqa: E402
+import fast_training  # noqa: E402
+import sol5  # noqa: E402  (first: it imports TensorFlow quietly)
+import keras  # noqa: E402
 import sol5_experiments as experiments  # noqa: E402
 
 TASKS = {"denoise": (sol5.DENOISE_PATCH, sol5.DENOISE_CHANNELS, sol5.DENOISE_SCHEDULE.batch_size),
@@ -63,7 +64,7 @@ def task_data(task):
 
 FEEDS = {
     "compute-only": "in-memory tf.data pipeline repeating one batch (no data work at all)",
-    "train_model": "sol5.fit_feed(load_dataset(...)), exactly what train_model fits on",
+    "train_model": "fast_training.fit_feed(load_dataset(...)), exactly what train_model fits on",
     "keras-default": "the load_dataset generator handed to fit directly (Keras' own wrapper)",
 }
 
@@ -86,7 +87,7 @@ def training_speeds(task, steps, repeats):
     options.autotune.enabled = False
     feeds = {
         "compute-only": tf.data.Dataset.from_tensors(batch).repeat().prefetch(2).with_options(options),
-        "train_model": sol5.fit_feed(sol5.load_dataset(train_images, batch_size, corruption, patch)),
+        "train_model": fast_training.fit_feed(sol5.load_dataset(train_images, batch_size, corruption, patch)),
         "keras-default": sol5.load_dataset(train_images, batch_size, corruption, patch),
     }
     for feed in feeds.values():  # warm up every path
@@ -151,7 +152,7 @@ def preset_timings():
 def restore_ratio(repeats):
     model = sol5.build_nn_model(24, 24, 48, 5)
     image = np.random.default_rng(0).uniform(0, 1, (512, 512))
-    bare = sol5.model_for_size(model, 512, 512)
+    bare = sol5.model_for_any_size(model)
     batch = (image.astype(np.float32) - 0.5)[None, :, :, None]
     bare(batch, training=False)
     sol5.restore_image(image, model)

@@ -1,14 +1,12 @@
-"""Shared fixtures: seeded random state, a private data cache, small images on disk."""
-import os
+"""Shared fixtures: seeded random state, private model outputs, small images on disk.
+
+The offline training data is built once into ``$SOL5_CACHE`` (or the user's cache) and reused
+by every run; ``pytest.ini`` puts the repository on the import path.
+"""
 import pathlib
-import sys
 
 import numpy as np
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 @pytest.fixture(autouse=True)
@@ -19,21 +17,15 @@ def seeded():
     yield
 
 
-@pytest.fixture(scope="session", autouse=True)
-def private_cache(tmp_path_factory):
-    """Build the offline fallback data once per session, away from the user's cache."""
-    folder = tmp_path_factory.mktemp("sol5-cache")
-    old = os.environ.get("SOL5_CACHE")
-    os.environ["SOL5_CACHE"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("SOL5_CACHE", None)
-    else:
-        os.environ["SOL5_CACHE"] = old
+@pytest.fixture(autouse=True)
+def private_outputs(tmp_path, monkeypatch):
+    """Models that a test trains and saves go to its own folder, never the repository's outputs/."""
+    folder = tmp_path / "outputs"
+    monkeypatch.setenv("SOL5_OUTPUTS", str(folder))
+    return folder
 
 
-def write_images(folder, shapes, seed=0, suffix=".png"):
-    """Write random 8-bit grayscale images of the given shapes; return their paths."""
+def _write_images(folder, shapes, seed=0, suffix=".png"):
     import imageio.v3 as iio
     rng = np.random.default_rng(seed)
     folder = pathlib.Path(folder)
@@ -47,7 +39,13 @@ def write_images(folder, shapes, seed=0, suffix=".png"):
 
 
 @pytest.fixture
+def write_images():
+    """``write_images(folder, shapes, seed=0, suffix='.png')``: random 8-bit images; their paths."""
+    return _write_images
+
+
+@pytest.fixture
 def small_images(tmp_path):
     """Ten synthetic 8-bit images of varied sizes, all at least 3x a 24x24 patch."""
     shapes = [(80 + 3 * i, 90 + 5 * i) for i in range(10)]
-    return write_images(tmp_path / "images", shapes)
+    return _write_images(tmp_path / "images", shapes)

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
+import batched_corruption
+import fast_training
 import sol5
-from conftest import write_images
 
 
 def identity(image):
@@ -111,13 +112,13 @@ def test_missing_file_is_named(tmp_path):
         next(sol5.load_dataset([str(tmp_path / "nowhere.png")], 2, identity, (8, 8)))
 
 
-def test_image_smaller_than_the_patch_is_refused(tmp_path):
+def test_image_smaller_than_the_patch_is_refused(tmp_path, write_images):
     paths = write_images(tmp_path, [(20, 40)])
     with pytest.raises(ValueError, match="smaller than the patch"):
         next(sol5.load_dataset(paths, 2, identity, (24, 24)))
 
 
-def test_image_smaller_than_three_patches_warns_and_still_works(tmp_path):
+def test_image_smaller_than_three_patches_warns_and_still_works(tmp_path, write_images):
     paths = write_images(tmp_path, [(30, 50)])
     with pytest.warns(UserWarning, match="smaller than 3x"):
         source, _ = next(sol5.load_dataset(paths, 3, identity, (24, 24)))
@@ -138,7 +139,7 @@ def fixed_blur(angle):
     def plain(image):
         return sol5.add_motion_blur(image, 7, angle)
 
-    @sol5.with_window_form(3, lambda w: sol5.motion_blur_on_windows(w, kernel[None],
+    @sol5.with_window_form(3, lambda w: batched_corruption.motion_blur_on_windows(w, kernel[None],
                                                                     np.zeros(len(w), int)))
     def windowed(image):
         return plain(image)
@@ -193,7 +194,7 @@ def test_random_motion_blur_on_windows_matches_scipy_with_the_drawn_kernel():
     import scipy.ndimage
     windows = np.random.rand(60, 22, 22).astype(np.float32)
     state = np.random.get_state()
-    blurred = sol5.random_motion_blur_on_windows(windows, [7])
+    blurred = batched_corruption.random_motion_blur_on_windows(windows, [7])
     np.random.set_state(state)
     angles = np.random.uniform(0, np.pi, 60)  # the draws the window form makes first
     expected = np.stack([sol5.quantize(scipy.ndimage.convolve(
@@ -208,7 +209,7 @@ def test_random_motion_blur_on_windows_matches_scipy_with_the_drawn_kernel():
 def test_random_motion_blur_on_windows_mixes_kernel_sizes():
     windows = np.zeros((200, 15, 15), np.float32)
     windows[:, 7, 7] = 1.0  # an impulse: the blurred centre shows the kernel's size
-    blurred = sol5.random_motion_blur_on_windows(windows, [3, 7])
+    blurred = batched_corruption.random_motion_blur_on_windows(windows, [3, 7])
     assert blurred.shape == (200, 9, 9)
     taps = (blurred > 0).sum(axis=(1, 2))
     assert set(taps.tolist()) == {3, 7}
@@ -239,10 +240,10 @@ def test_deblurring_batches_are_blurred_targets(small_images):
 def test_fit_feed_continues_one_stream_across_iterators():
     import tensorflow as tf
 
-    def numbered(count=100, rows=sol5.SAMPLES_PER_CHUNK // 4):
+    def numbered(count=100, rows=batched_corruption.SAMPLES_PER_CHUNK // 4):
         for i in range(count):
             yield (np.full((rows, 3), i, np.float32), np.full((rows, 3), -i, np.float32))
-    feed = sol5.fit_feed(numbered())
+    feed = fast_training.fit_feed(numbered())
     assert isinstance(feed, tf.data.Dataset)
     first = [int(x[0, 0]) for x, _ in feed.take(3)]
     second = [int(x[0, 0]) for x, _ in feed.take(3)]
@@ -250,7 +251,7 @@ def test_fit_feed_continues_one_stream_across_iterators():
     # a new iterator goes on where the stream is (batches read ahead by the old one are dropped)
     assert first[-1] < second[0] <= 12 and second == list(range(second[0], second[0] + 3))
     # a finite generator ends the feed, with its last short group
-    assert [int(x[0, 0]) for x, _ in sol5.fit_feed(numbered(6))] == list(range(6))
+    assert [int(x[0, 0]) for x, _ in fast_training.fit_feed(numbered(6))] == list(range(6))
 
 
 @pytest.mark.parametrize("margin", [-1, 1.5, True])

@@ -1,16 +1,11 @@
 """Tests of the Deep Image Prior bonus (sol5.deep_prior_restore_image)."""
 
-import os
-import sys
+import numpy as np
+import pytest
+import skimage.data
+import skimage.util
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import skimage.data  # noqa: E402
-import skimage.util  # noqa: E402
-
-from sol5 import deep_prior_restore_image  # noqa: E402
+from sol5 import deep_prior_restore_image
 
 
 def _noisy(clean, sigma, seed):

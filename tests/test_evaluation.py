@@ -32,9 +32,9 @@ def test_held_out_text_is_never_trained_on(no_course_data):
 
 def test_psnr_and_ssim_plumbing():
     clean = np.random.uniform(0.2, 0.8, (64, 64))
-    psnr, ssim = experiments._psnr_ssim(clean, clean + 0.1)  # MSE 0.01 -> 20 dB
+    psnr, ssim = experiments.psnr_ssim(clean, clean + 0.1)  # MSE 0.01 -> 20 dB
     assert psnr == pytest.approx(20.0)
-    assert experiments._psnr_ssim(clean, clean.copy())[1] == pytest.approx(1.0)
+    assert experiments.psnr_ssim(clean, clean.copy())[1] == pytest.approx(1.0)
     assert ssim < 1.0
 
 

@@ -4,25 +4,55 @@ import numpy as np
 import pytest
 
 import sol5
+import sol5_cli
+import sol5_utils
 
 
 def conv_filters(model):
     return [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
 
-def test_quick_denoising_model(capsys):
+def trained_on(monkeypatch):
+    """Record what train_model is given while still running it."""
+    seen = []
+    real = sol5.train_model
+
+    def recording(model, images, corruption_func, *args, **kwargs):
+        before = [w.copy() for w in model.get_weights()]
+        history = real(model, images, corruption_func, *args, **kwargs)
+        seen.append(dict(images=images, corruption=corruption_func, schedule=args,
+                         moved=any(not np.allclose(a, b) for a, b in zip(before, model.get_weights())),
+                         epochs=len(history.history["loss"])))
+        return history
+    monkeypatch.setattr(sol5, "train_model", recording)
+    return seen
+
+
+def test_quick_denoising_model(monkeypatch):
+    seen = trained_on(monkeypatch)
     model = sol5.learn_denoising_model(num_res_blocks=2, quick_mode=True)
     assert model.input_shape == (None, 24, 24, 1)
     assert conv_filters(model) == [48] * 5 + [1]
-    assert "offline fallback" in capsys.readouterr().out
+    (run,) = seen
+    assert run["images"] == sol5_utils.images_for_denoising()
+    assert run["corruption"] is sol5.denoising_corruption
+    assert tuple(run["schedule"]) == tuple(sol5.QUICK_SCHEDULE) and run["epochs"] == 2
+    assert run["moved"]  # the weights were really trained
     image = np.random.uniform(0, 1, (40, 50))
     assert sol5.restore_image(image, model).shape == (40, 50)
 
 
-def test_quick_deblurring_model():
+def test_quick_deblurring_model(monkeypatch):
+    seen = trained_on(monkeypatch)
     model = sol5.learn_deblurring_model(quick_mode=True)
     assert model.input_shape == (None, 16, 16, 1)
     assert conv_filters(model) == [32] * 11 + [1]
+    (run,) = seen
+    assert run["images"] == sol5_utils.images_for_deblurring()
+    assert run["corruption"] is sol5.deblurring_corruption
+    assert tuple(run["schedule"]) == tuple(sol5.QUICK_SCHEDULE) and run["moved"]
+    page = np.random.uniform(0, 1, (30, 40))
+    assert sol5.restore_image(page, model).shape == (30, 40)
 
 
 @pytest.mark.parametrize("quick, schedule", [(True, sol5.QUICK_SCHEDULE),
@@ -52,11 +82,12 @@ def test_full_deblurring_schedule(monkeypatch):
 def test_command_line_trains_and_restores(tmp_path, monkeypatch):
     import imageio.v3 as iio
     monkeypatch.chdir(tmp_path)
-    sol5.main(["train", "--quick", "--tasks", "denoise", "--num-res-blocks", "1"])
-    assert (tmp_path / "outputs" / "denoise.keras").is_file()
-    assert (tmp_path / "outputs" / "restoration_examples.png").is_file()
+    outputs = tmp_path / "outputs"  # conftest points SOL5_OUTPUTS here
+    sol5_cli.main(["train", "--quick", "--tasks", "denoise", "--num-res-blocks", "1"])
+    assert (outputs / "denoise.keras").is_file()
+    assert (outputs / "restoration_examples.png").is_file()
     iio.imwrite(tmp_path / "in.png", np.random.randint(0, 256, (33, 45, 3), np.uint8))
-    sol5.main(["restore", "--task", "denoise", "in.png", "out.png"])
+    sol5_cli.main(["restore", "--task", "denoise", "in.png", "out.png"])
     out = iio.imread(tmp_path / "out.png")
     assert out.shape == (33, 45) and out.dtype == np.uint8
 
@@ -64,7 +95,7 @@ def test_command_line_trains_and_restores(tmp_path, monkeypatch):
 def test_command_line_restore_without_model_explains(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="train one first"):
-        sol5.main(["restore", "--task", "deblur", "in.png", "out.png"])
+        sol5_cli.main(["restore", "--task", "deblur", "in.png", "out.png"])
 
 
 def test_strong_preset_quick_mode_builds_the_bigger_network():

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import sol5_utils
-from conftest import write_images
 
 
 def test_read_image_gray_and_rgb(tmp_path):
@@ -41,7 +40,7 @@ def module_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_course_folders_are_used_when_present(module_dir):
+def test_course_folders_are_used_when_present(module_dir, write_images):
     photos = write_images(module_dir / "image_dataset" / "train", [(30, 30)] * 6, suffix=".jpg")
     texts = write_images(module_dir / "text_dataset" / "train", [(30, 30)] * 5)
     (module_dir / "image_dataset" / "train" / "notes.txt").write_text("ignored")
@@ -52,7 +51,7 @@ def test_course_folders_are_used_when_present(module_dir):
     assert listed != sorted(listed)  # ... which is shuffled
 
 
-def test_listing_does_not_touch_the_global_random_state(module_dir):
+def test_listing_does_not_touch_the_global_random_state(module_dir, write_images):
     write_images(module_dir / "image_dataset" / "train", [(30, 30)] * 6)
     np.random.seed(5)
     expected = np.random.rand()

@@ -1,0 +1,151 @@
+"""Batched corruption of training patches: the speed machinery behind ``sol5.load_dataset``.
+
+The assignment corrupts a crop three times the patch size and keeps one patch of it, so 8/9 of
+every corruption is thrown away.  A corruption that reads only a small neighbourhood of each
+pixel can instead be applied to each patch plus that border (mirrored where the border leaves
+the large crop, as ``scipy.ndimage``'s default ``'reflect'`` border does), for a whole batch in
+one numpy call.  A corruption function opts in with :func:`with_window_form`; the patches then
+come out as by the assignment's recipe (same positions, same distribution of corruptions).
+"""
+
+import collections
+
+import numpy as np
+
+import sol5_utils
+from sol5_utils import check_int, quantize
+
+#: Samples prepared together by the window-form path (and batches fetched together by
+#: ``fast_training.fit_feed``): per-call overheads are paid once for about this many samples.
+SAMPLES_PER_CHUNK = 512
+
+
+#: The batched form of a corruption that :func:`with_window_form` attaches (its arguments).
+WindowForm = collections.namedtuple("WindowForm", "margin corrupt")
+
+
+def with_window_form(margin, corrupt):
+    """Decorator: give a corruption function a batched form for :func:`load_dataset`.
+
+    Parameters
+    ----------
+    margin : int
+        How far, in pixels, the corruption of one pixel reads around it (0 for noise added
+        pixel by pixel, ``k // 2`` for a ``k x k`` convolution).  A margin wider than the
+        patch makes :func:`load_dataset` call the function on each large crop instead.
+    corrupt : callable
+        ``corrupt(windows)``: float32 windows ``(n, h + 2 margin, w + 2 margin)`` in, their
+        corrupted centres ``(n, h, w)`` out, each with its own random draws from numpy's
+        global generator, distributed as the decorated function would corrupt them.
+
+    Returns
+    -------
+    callable
+        A decorator that sets ``corruption_func.window_form`` and returns the function
+        unchanged, so it still works on single images.
+
+    Examples
+    --------
+    >>> @with_window_form(0, lambda windows: quantize(1.0 - windows))
+    ... def invert(image):
+    ...     return quantize(1.0 - image)
+    >>> invert.window_form.margin
+    0
+    >>> invert(np.zeros((2, 2)))
+    array([[1., 1.],
+           [1., 1.]])
+    """
+    margin = check_int(margin, "margin", minimum=0)
+    if not callable(corrupt):
+        raise ValueError(f"corrupt must be callable, got {corrupt!r}")
+
+    def attach(corruption_func):
+        corruption_func.window_form = WindowForm(margin, corrupt)
+        return corruption_func
+    return attach
+
+
+def corrupt_windows(images, crop_origins, crop_shapes, patch_offsets, window_form, crop_size):
+    """The same result for a corruption with a window form, corrupting a whole batch at once.
+
+    Each patch is cut with a border of ``margin`` pixels; where that border leaves the large crop
+    it is mirrored, as ``scipy.ndimage``'s default ``'reflect'`` border does at the crop's edges.
+    """
+    margin = window_form.margin
+    height, width = crop_size
+    rows = window_indices(crop_origins[:, 0], crop_shapes[:, 0], patch_offsets[:, 0], height, margin)
+    cols = window_indices(crop_origins[:, 1], crop_shapes[:, 1], patch_offsets[:, 1], width, margin)
+    windows = np.empty((len(images), rows.shape[1], cols.shape[1]), np.float32)
+    unmirrored = ((rows[:, -1] - rows[:, 0] == rows.shape[1] - 1)
+                  & (cols[:, -1] - cols[:, 0] == cols.shape[1] - 1))
+    for i, (image, top, left, plain) in enumerate(zip(images, rows[:, 0].tolist(),
+                                                      cols[:, 0].tolist(), unmirrored.tolist())):
+        if plain:  # a slice is much faster than fancy indexing, and the usual case
+            windows[i] = image[top:top + rows.shape[1], left:left + cols.shape[1]]
+        else:
+            windows[i] = image[rows[i][:, None], cols[i][None, :]]
+    target = windows[:, margin:margin + height, margin:margin + width]
+    source = np.asarray(window_form.corrupt(windows))
+    if source.shape != target.shape:
+        raise ValueError(f"the window form of the corruption returned shape {source.shape}, "
+                         f"expected {target.shape}")
+    return source, target
+
+
+def window_indices(crop_origin, crop_length, patch_offset, patch_length, margin):
+    """Image indices, shape (n, patch_length + 2 margin), of each patch and its border along one
+    axis, mirrored (half-sample symmetric) at the edges of the large crop."""
+    inside = patch_offset[:, None] + np.arange(-margin, patch_length + margin)
+    inside = np.where(inside < 0, -inside - 1, inside)
+    inside = np.where(inside >= crop_length[:, None], 2 * crop_length[:, None] - 1 - inside, inside)
+    return crop_origin[:, None] + inside
+
+
+def gaussian_noise_on_windows(windows, min_sigma, max_sigma):
+    """:func:`add_gaussian_noise` on a stack of images ``(n, h, w)`` at once, one sigma each."""
+    sigmas = np.random.uniform(min_sigma, max_sigma, size=(len(windows), 1, 1))
+    return quantize(windows + sigmas * np.random.standard_normal(windows.shape))
+
+
+def motion_blur_on_windows(windows, kernels, kernel_of_window):
+    """Motion blur of the centres of ``windows`` (n, h + 2m, w + 2m).
+
+    Window ``i`` is blurred with ``kernels[kernel_of_window[i]]`` (``kernels`` has shape
+    (k, 2m + 1, 2m + 1)); the result (n, h, w) equals ``scipy.ndimage.convolve`` of each window
+    with its kernel, cut to the centre.  Windows that share a kernel are blurred together, over
+    the kernel's non-zero taps only.
+    """
+    side = kernels.shape[-1]
+    height, width = windows.shape[1] - side + 1, windows.shape[2] - side + 1
+    flipped = kernels[:, ::-1, ::-1].reshape(len(kernels), -1)  # convolving = correlating flipped
+    blurred = np.empty((len(windows), height, width), windows.dtype)
+    for kernel_index, kernel in enumerate(flipped):
+        members = np.flatnonzero(kernel_of_window == kernel_index)
+        if not len(members):
+            continue
+        group = windows[members]
+        total = np.zeros((len(members), height, width), windows.dtype)
+        for tap in np.flatnonzero(kernel):
+            row, col = divmod(tap, side)
+            total += kernel[tap].astype(windows.dtype) * group[:, row:row + height, col:col + width]
+        blurred[members] = total
+    return blurred
+
+
+def random_motion_blur_on_windows(windows, list_of_kernel_sizes):
+    """:func:`random_motion_blur` on a stack of windows with a border of ``max(sizes) // 2``."""
+    side = max(list_of_kernel_sizes)
+    angles = np.random.uniform(0, np.pi, size=len(windows))
+    sizes = np.asarray(list_of_kernel_sizes)[np.random.randint(len(list_of_kernel_sizes),
+                                                               size=len(windows))]
+    ends = np.empty((len(windows), 2), int)
+    for size in set(sizes.tolist()):
+        ends[sizes == size] = sol5_utils.line_ends(size, angles[sizes == size])
+    # a kernel is named by (size, end row, end col): number the distinct ones
+    codes = (sizes * (2 * side + 1) + ends[:, 0] + side) * (2 * side + 1) + ends[:, 1] + side
+    _, first_window, kernel_of_window = np.unique(codes, return_index=True, return_inverse=True)
+    kernels = np.zeros((len(first_window), side, side))
+    for kernel, i in zip(kernels, first_window):
+        pad = (side - sizes[i]) // 2
+        kernel[pad:side - pad, pad:side - pad] = sol5_utils.line_kernel(int(sizes[i]), *ends[i])
+    return quantize(motion_blur_on_windows(windows, kernels, kernel_of_window))

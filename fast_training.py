@@ -1,0 +1,92 @@
+"""Training speed machinery: the ``tf.data`` feed of ``sol5.train_model`` and bfloat16 training.
+
+Nothing here changes what is learned; it changes how fast a 2-core CPU (or a GPU) gets there.
+"""
+
+import contextlib
+import os
+
+import numpy as np
+
+import sol5_utils
+from batched_corruption import SAMPLES_PER_CHUNK
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+tf = sol5_utils.import_tensorflow_quietly()  # None on a machine without TensorFlow
+import keras  # noqa: E402
+
+
+def fit_feed(batches, prefetch=2):
+    """What ``sol5.train_model`` hands to ``Model.fit`` for a generator of ``(source, target)``.
+
+    On the TensorFlow backend the generator is wrapped in a ``tf.data`` pipeline that takes
+    several batches from it per call into Python (``batched_corruption.SAMPLES_PER_CHUNK`` samples) and keeps
+    ``prefetch`` batches ready while the network trains, with tf.data's autotuning off: Keras'
+    own wrapper (one Python call per batch, ``prefetch(AUTOTUNE)``) made whole ``fit`` calls
+    settle at random into a markedly slower mode on a 2-core machine (``benchmarks/speed.py``
+    compares the two).  On other backends the generator is returned as it is.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return batches
+    first = next(batches)  # read one batch now, for the shapes and any error in the data
+    per_call = max(1, SAMPLES_PER_CHUNK // len(first[0]))
+    spec = tuple(tf.TensorSpec((None,) + part.shape, tf.as_dtype(part.dtype)) for part in first)
+    pending = [first]
+
+    def chunks():  # every new iterator (Keras makes one per validation) continues the stream
+        while True:
+            while len(pending) < per_call:
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                pending.append(batch)
+            if not pending:
+                return
+            group = pending[:]
+            del pending[:]
+            yield tuple(np.stack(parts) for parts in zip(*group))
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return (tf.data.Dataset.from_generator(chunks, output_signature=spec)
+            .unbatch().prefetch(prefetch).with_options(options))
+
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def bfloat16_supported():
+    """True where training in bfloat16 is fast: a GPU of compute capability >= 8, or a CPU
+    with AVX512-BF16 or AMX-BF16 instructions."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read()
+    except OSError:
+        flags = ""
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return True
+    for gpu in tf.config.list_physical_devices("GPU") if tf is not None else []:
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if capability >= (8, 0):
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Build layers under Keras dtype policy ``name``; the global policy is restored after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "mixed_bfloat16" and not bfloat16_supported():
+        sol5_utils.warn_once("this machine has no fast bfloat16 (no AVX512-BF16/AMX CPU, no GPU of "
+                             "compute capability 8+): training in float32 instead")
+        return "float32"
+    return precision
