@@ -38,6 +38,7 @@ API changes since 2020
   its layers (and so its weights).
 """
 
+import collections
 import math
 import os
 import sys
@@ -49,7 +50,7 @@ import scipy.ndimage
 import sol5_utils
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-sol5_utils.import_tensorflow_quietly()
+tf = sol5_utils.import_tensorflow_quietly()  # None on another Keras backend
 import keras  # noqa: E402
 from keras.layers import Activation, Add, Conv2D, Input  # noqa: E402
 from keras.models import Model  # noqa: E402
@@ -58,6 +59,7 @@ from keras.optimizers import Adam  # noqa: E402
 import batched_corruption  # noqa: E402
 import deep_prior  # noqa: E402
 import fast_training  # noqa: E402
+import tiling  # noqa: E402
 from batched_corruption import with_window_form  # noqa: E402,F401  (part of load_dataset's API)
 from presets import PRESETS, Preset, Schedule, learning_rate  # noqa: E402
 from sol5_utils import as_gray_image, check_int, quantize, read_image  # noqa: E402,F401
@@ -348,8 +350,9 @@ def train_model(model, images, corruption_func, batch_size,
 # 6  Image restoration of complete images
 # ==========================================================================
 
-#: Per base model, one model of any input size that shares its layers.
+#: Per base model, one model of any input size that shares its layers, and how it is run.
 _ANY_SIZE_MODELS = weakref.WeakKeyDictionary()
+_Runner = collections.namedtuple("_Runner", "model eager graph radius")
 
 
 def model_for_any_size(base_model):
@@ -365,18 +368,37 @@ def model_for_any_size(base_model):
     >>> model_for_any_size(build_nn_model(24, 24, 8, 1)).input_shape
     (None, None, None, 1)
     """
-    if tuple(base_model.input_shape[1:3]) == (None, None):
-        return base_model
-    any_size = _ANY_SIZE_MODELS.get(base_model)
-    if any_size is None:
-        any_size = keras.models.clone_model(base_model, input_tensors=Input(shape=(None, None, 1)),
-                                            clone_function=lambda layer: layer)
-        _ANY_SIZE_MODELS[base_model] = any_size
-    return any_size
+    return _runner(base_model).model
+
+
+def _runner(base_model):
+    runner = _ANY_SIZE_MODELS.get(base_model)
+    if runner is None:
+        any_size = base_model
+        if tuple(base_model.input_shape[1:3]) != (None, None):
+            any_size = keras.models.clone_model(
+                base_model, input_tensors=Input(shape=(None, None, 1)),
+                clone_function=lambda layer: layer)
+        try:
+            radius = tiling.receptive_radius(any_size)
+        except ValueError as exc:  # strided layers: whole-image calls only
+            sol5_utils.warn_once(f"restoring whole images in one call: {exc}")
+            radius = None
+        graph = (tf.function(lambda batch: any_size(batch, training=False), reduce_retracing=True)
+                 if tf is not None else None)
+        runner = _Runner(any_size, lambda batch: any_size(batch, training=False), graph, radius)
+        _ANY_SIZE_MODELS[base_model] = runner
+    return runner
 
 
 def restore_image(corrupted_image, base_model):
     """Restore a whole image with a network trained on small patches.
+
+    The network is applied fully convolutionally.  An image larger than
+    ``tiling.WINDOW`` (448) pixels on a side goes through it in overlapping
+    windows whose overlap covers the network's receptive field, read from the
+    model: the result equals a whole-image call up to float32 rounding, with
+    memory bounded by one window.
 
     Parameters
     ----------
@@ -393,7 +415,8 @@ def restore_image(corrupted_image, base_model):
     Raises
     ------
     ValueError
-        If the image is not 2-D or its values are outside [0, 1].
+        If the image is not 2-D (see :func:`restore_color_image` for colour)
+        or its values are outside [0, 1].
 
     Examples
     --------
@@ -403,10 +426,85 @@ def restore_image(corrupted_image, base_model):
     ((40, 50), dtype('float64'), True)
     """
     image = as_gray_image(corrupted_image, "corrupted_image")
-    model = model_for_any_size(base_model)
-    batch = (image.astype(np.float32) - 0.5)[None, :, :, None]
-    restored = keras.ops.convert_to_numpy(model(batch, training=False))[0, :, :, 0]
-    return np.clip(restored.astype(np.float64) + 0.5, 0.0, 1.0)
+    return _restore_channel(image, base_model).astype(np.float64)
+
+
+def _restore_channel(channel, base_model, window=None, progress=None):
+    """The network on one 2-D channel in [0, 1] (any real dtype); float32 in [0, 1] out."""
+    runner = _runner(base_model)
+    window = window or tiling.WINDOW
+    shifted = channel.astype(np.float32)
+    shifted -= 0.5
+    if runner.radius is None or max(shifted.shape) <= window:
+        run, window = runner.eager, max(shifted.shape)
+    else:
+        run = runner.graph or runner.eager  # one traced graph serves every window
+    restored = tiling.restore_tiled(shifted, run, runner.radius or 0, window, progress)
+    restored += 0.5
+    return np.clip(restored, 0.0, 1.0, out=restored)
+
+
+def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, progress=None):
+    """Restore a colour (or gray) image channel by channel with a gray-trained network.
+
+    Each colour channel is restored on its own, as :func:`restore_image` restores a gray
+    image: the task's noise is drawn independently per channel and a motion blur is shared by
+    all channels, so every channel is a gray image corrupted as in training.  An alpha channel
+    is passed through unchanged.
+
+    Parameters
+    ----------
+    corrupted_image : ndarray
+        ``(H, W)``, ``(H, W, 2)`` (gray + alpha), ``(H, W, 3)`` (RGB) or ``(H, W, 4)`` (RGBA);
+        float in [0, 1], or integers scaled by their dtype's range (uint8 by 255, uint16 by
+        65535).
+    base_model : keras.Model
+        A trained restoration network, as for :func:`restore_image`.
+    out_dtype : dtype, optional
+        Keyword only.  float64 (default) gives values in [0, 1]; an unsigned integer dtype
+        gives its full range (uint16: 0 to 65535), built channel by channel without a float
+        copy of the whole image.
+    progress : keras.utils.Progbar, optional
+        Keyword only.  Advanced once per window the network runs on.
+
+    Returns
+    -------
+    restored : ndarray of ``out_dtype``, the input's shape
+
+    Raises
+    ------
+    ValueError
+        For another layout, NaNs, or float values outside [0, 1].
+
+    Examples
+    --------
+    >>> rgb = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    >>> restored = restore_color_image(rgb, build_nn_model(24, 24, 8, 1), out_dtype=np.uint8)
+    >>> restored.shape, restored.dtype
+    ((30, 40, 3), dtype('uint8'))
+    """
+    image = np.asarray(corrupted_image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"corrupted_image must be gray (H, W), gray + alpha (H, W, 2), RGB "
+                         f"(H, W, 3) or RGBA (H, W, 4); got shape {image.shape}")
+    out_dtype = np.dtype(out_dtype)
+    restored = np.empty(image.shape, out_dtype)
+    colours = 1 if image.shape[-1] <= 2 else 3
+    for c in range(image.shape[-1]):
+        channel = as_gray_image(image[..., c], "corrupted_image")
+        if c < colours:
+            channel = _restore_channel(channel, base_model, progress=progress)
+        restored[..., c] = _to_dtype(channel, out_dtype)
+    return restored[..., 0] if np.asarray(corrupted_image).ndim == 2 else restored
+
+
+def _to_dtype(channel, dtype):
+    """Values in [0, 1] as ``dtype``: unchanged for floats, rounded onto the full integer range."""
+    if np.issubdtype(dtype, np.floating):
+        return channel
+    return np.round(channel * np.iinfo(dtype).max)
 
 
 # ==========================================================================

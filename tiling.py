@@ -1,0 +1,131 @@
+"""Tiled restoration: run a fully convolutional network over an image of any size in bounded memory.
+
+A whole-image call holds every activation of the image at once (48 channels of float32 per pixel
+and layer for the denoiser: gigabytes for a photo).  Here the image is cut into windows of a fixed
+size that overlap by the network's receptive radius; each window's centre, the *core*, is far
+enough from the window's cut edges to be computed exactly as in a whole-image call, and the cores
+tile the image.  The cost is the overlap (about 12% for 448-pixel windows and the assignment's
+denoiser) and the memory that of one window.
+
+The radius is read from the model's layers, so a deeper model than ours gets a wider overlap.
+"""
+
+import numpy as np
+
+import sol5_utils
+
+tf = sol5_utils.import_tensorflow_quietly()
+import keras  # noqa: E402
+
+#: Side of the square windows the network sees (pixels); smaller images go through in one call.
+WINDOW = 448
+
+
+def receptive_radius(model):
+    """How far, in pixels, an output pixel of ``model`` can see from its position.
+
+    The sum over the model's convolution and pooling layers of ``dilation * (kernel - 1) / 2``
+    (rounded up): an upper bound for any wiring of the layers, exact for a chain such as
+    figure 1's network.  Nested models are followed.
+
+    Raises
+    ------
+    ValueError
+        For a layer with a stride other than 1 (the output then does not follow the input pixel
+        for pixel, so windows cannot be stitched).
+
+    Examples
+    --------
+    >>> import sol5
+    >>> receptive_radius(sol5.build_nn_model(24, 24, 8, 5))  # 12 convolutions of 3x3
+    12
+    """
+    radius = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            radius += receptive_radius(layer)
+            continue
+        strides = getattr(layer, "strides", None) or (1,)
+        if any(s != 1 for s in np.atleast_1d(strides)):
+            raise ValueError(f"layer {layer.name!r} has strides {strides}: tiled restoration needs "
+                             "a network whose output follows its input pixel for pixel")
+        size = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+        if size is None:
+            continue
+        dilation = np.atleast_1d(getattr(layer, "dilation_rate", 1))
+        radius += int(np.max(np.ceil(dilation * (np.atleast_1d(size) - 1) / 2)))
+    return radius
+
+
+def window_starts(length, window, core):
+    """Per core along one axis: (core start, core end, window start), windows of ``window`` pixels.
+
+    The cores ``[k core, (k + 1) core)`` cut ``[0, length)``; each window covers its core plus
+    ``(window - core) / 2`` pixels on each side, or reaches the image's edge, where the network
+    sees the same border as in a whole-image call.
+
+    Examples
+    --------
+    >>> window_starts(10, 6, 2)
+    [(0, 2, 0), (2, 4, 0), (4, 6, 2), (6, 8, 4), (8, 10, 4)]
+    """
+    margin = (window - core) // 2
+    spans = []
+    for start in range(0, length, core):
+        end = min(start + core, length)
+        spans.append((start, end, min(max(start - margin, 0), length - window)))
+    return spans
+
+
+def restore_tiled(image, run, radius, window=WINDOW, progress=None):
+    """Apply ``run`` to ``image`` window by window; equal to ``run(image)`` up to float rounding.
+
+    Parameters
+    ----------
+    image : ndarray, shape (height, width)
+        The network's input (float32).
+    run : callable
+        ``run(batch)``: ``(1, h, w, 1)`` float32 in, the same shape out; translation
+        equivariant with a receptive radius of at most ``radius``, as a convolutional network.
+    radius : int
+        Overlap each window keeps on each side of its core.
+    window : int, optional
+        Side of the windows.  An image no larger than that goes through in one call.
+    progress : keras.utils.Progbar, optional
+        Advanced by one per window.
+
+    Returns
+    -------
+    ndarray of float32, shape (height, width)
+
+    Examples
+    --------
+    A 3x3 mean with zero padding, like a 'same' convolution, has a radius of 1:
+
+    >>> import scipy.ndimage
+    >>> box = lambda batch: scipy.ndimage.uniform_filter(batch, (1, 3, 3, 1), mode="constant")
+    >>> image = np.random.default_rng(0).random((50, 70)).astype(np.float32)
+    >>> tiled = restore_tiled(image, box, radius=1, window=16)
+    >>> bool(np.allclose(tiled, box(image[None, :, :, None])[0, :, :, 0], atol=1e-6))
+    True
+    """
+    height, width = image.shape
+    window_h, window_w = min(window, height), min(window, width)
+    core_h = window_h if window_h == height else window_h - 2 * radius
+    core_w = window_w if window_w == width else window_w - 2 * radius
+    if core_h < 1 or core_w < 1:
+        raise ValueError(f"windows of {window} pixels leave no core with an overlap of {radius} "
+                         f"pixels; use windows larger than {2 * radius + 1}")
+    rows = window_starts(height, window_h, core_h)
+    cols = window_starts(width, window_w, core_w)
+    if progress is not None:
+        progress.target = (progress.target or 0) + len(rows) * len(cols)
+    restored = np.empty((height, width), np.float32)
+    for top, bottom, row in rows:
+        for left, right, col in cols:
+            tile = image[row:row + window_h, col:col + window_w]
+            out = np.asarray(run(tile[None, :, :, None]))[0, :, :, 0]
+            restored[top:bottom, left:right] = out[top - row:bottom - row, left - col:right - col]
+            if progress is not None:
+                progress.add(1)
+    return restored
