@@ -6,7 +6,7 @@ alpha channel is carried through untouched, 16-bit stays 16-bit, and a phone pho
 tag says "rotated" is turned the right way up when it is read (and written upright).
 
 Pillow (through imageio) reads and writes almost everything; 16-bit colour PNG, which Pillow
-narrows to 8 bits, goes through ``pypng``.
+narrows to 8 bits, goes through ``pypng``, and TIFF through ``tifffile``.
 """
 
 import os
@@ -66,13 +66,9 @@ def read_picture(path):
 
 
 def _read_with_pillow(path):
-    try:
-        return iio.imread(path, plugin="pillow", rotate=True)
-    except Exception as pillow_error:  # formats Pillow lacks (some TIFFs): imageio's choice
-        try:
-            return iio.imread(path)
-        except Exception:
-            raise pillow_error from None
+    if path.suffix.lower() in (".tif", ".tiff"):  # Pillow narrows 16-bit colour TIFF to 8 bits
+        return iio.imread(path, plugin="tifffile")
+    return iio.imread(path, plugin="pillow", rotate=True)
 
 
 def _check_pixels(pixels, path):
@@ -135,8 +131,9 @@ def write_picture(path, pixels):
             tmp.unlink()
         if isinstance(exc, OSError):
             raise
-        raise ValueError(f"{path}: cannot write this image as {suffix or 'a file without an '
-                         'extension'} ({exc}); use .png, .tif or .jpg") from exc
+        kind = suffix or "a file without an extension"
+        raise ValueError(f"{path}: cannot write this image as {kind} ({exc}); "
+                         "use .png, .tif or .jpg") from exc
 
 
 def _is_deep_colour_png(path):

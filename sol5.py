@@ -435,10 +435,10 @@ def _restore_channel(channel, base_model, window=None, progress=None):
     window = window or tiling.WINDOW
     shifted = channel.astype(np.float32)
     shifted -= 0.5
-    if runner.radius is None or max(shifted.shape) <= window:
-        run, window = runner.eager, max(shifted.shape)
-    else:
-        run = runner.graph or runner.eager  # one traced graph serves every window
+    if runner.radius is None:  # strided layers: one whole-image call
+        window = max(shifted.shape)
+    # one traced graph serves every window size (faster than eager calls, and leaner)
+    run = runner.graph or runner.eager
     restored = tiling.restore_tiled(shifted, run, runner.radius or 0, window, progress)
     restored += 0.5
     return np.clip(restored, 0.0, 1.0, out=restored)

@@ -5,26 +5,47 @@ study.  This module sits on top of the others (helpers -> machinery -> sol5 -> e
 command line) and holds no restoration logic of its own.
 """
 
+import contextlib
 import os
+import pathlib
 
-import sol5  # first: it imports TensorFlow quietly
+import numpy as np
+
+import image_io
+import sol5  # before keras: it imports TensorFlow quietly
 import sol5_experiments as experiments
 import sol5_utils
 
 import keras  # noqa: E402  (already loaded by sol5)
-import skimage.util  # noqa: E402
+
+
+def _restore_pixels(pixels, model, progress=None):
+    """A file's pixels restored by ``model``, in their own layout and dtype."""
+    return sol5.restore_color_image(pixels, model, out_dtype=pixels.dtype, progress=progress)
 
 
 def _super_resolution_task(scale):
+    def enlarge_pixels(pixels, model, progress=None):
+        """Every channel enlarged by cubic splines, then the colours restored (alpha only enlarged)."""
+        stack = pixels[..., None] if pixels.ndim == 2 else pixels
+        shape = tuple(int(round(n * scale)) for n in stack.shape[:2])
+        enlarged = np.stack([sol5.enlarge(sol5.as_gray_image(stack[..., c]), shape)
+                             for c in range(stack.shape[-1])], axis=-1)
+        enlarged = enlarged[..., 0] if pixels.ndim == 2 else enlarged
+        return sol5.restore_color_image(enlarged, model, out_dtype=pixels.dtype, progress=progress)
     return {"label": f"x{scale} super-resolution",
             "learn": lambda **kwargs: sol5.learn_super_resolution_model(scale=scale, **kwargs),
-            "apply": lambda image, model: sol5.super_resolve_image(image, model, scale)}
+            "apply": lambda image, model: sol5.super_resolve_image(image, model, scale),
+            "apply_file": enlarge_pixels}
 
 
-#: What the command line can train and apply.
+#: What the command line can train and apply: ``apply`` on the assignment's gray float images,
+#: ``apply_file`` on a file's pixels (any layout and bit depth).
 TASKS = {
-    "denoise": {"label": "denoising", "learn": sol5.learn_denoising_model, "apply": sol5.restore_image},
-    "deblur": {"label": "deblurring", "learn": sol5.learn_deblurring_model, "apply": sol5.restore_image},
+    "denoise": {"label": "denoising", "learn": sol5.learn_denoising_model,
+                "apply": sol5.restore_image, "apply_file": _restore_pixels},
+    "deblur": {"label": "deblurring", "learn": sol5.learn_deblurring_model,
+               "apply": sol5.restore_image, "apply_file": _restore_pixels},
     "superres-x2": _super_resolution_task(2),
     "superres-x3": _super_resolution_task(3),
 }
@@ -77,18 +98,86 @@ def _cmd_train(args):
 
 
 def _cmd_restore(args):
-    """Restore (or, for super-resolution, enlarge) one image file with a saved model."""
-    import imageio.v3 as iio
+    """Restore one image file, or every image of a folder, with a saved model."""
     model_path = args.model or default_model_path(args.task)
     if not os.path.isfile(model_path):
         raise SystemExit(f"sol5: no model at '{model_path}'; train one first with "
                          f"'python sol5.py train --tasks {args.task}' or pass --model PATH")
+    jobs, ignored = restore_jobs(args.input, args.output)
     model = keras.models.load_model(model_path, compile=False)
-    image = sol5.read_image(args.input, 1)
-    restored = TASKS[args.task]["apply"](image, model)
-    iio.imwrite(args.output, skimage.util.img_as_ubyte(restored))
-    print(f"sol5: restored {args.input} ({image.shape[1]}x{image.shape[0]}) with {model_path} "
-          f"-> {args.output} ({restored.shape[1]}x{restored.shape[0]})")
+    apply = TASKS[args.task]["apply_file"]
+    folder_mode = os.path.isdir(args.input)
+    if ignored:
+        print(f"sol5: ignoring {len(ignored)} file(s) that are not images by their extension "
+              f"(first: {ignored[0].name})")
+    kept, failed = [], []
+    files_bar = keras.utils.Progbar(len(jobs), unit_name="image") if folder_mode else None
+    for source, target in jobs:
+        if target.exists() and not args.overwrite:
+            kept.append(target)
+        else:
+            windows_bar = None if folder_mode else keras.utils.Progbar(None, unit_name="window")
+            try:
+                pixels = image_io.read_picture(source)
+                image_io.write_picture(target, apply(pixels, model, progress=windows_bar))
+                if args.verbose or not folder_mode:
+                    print(f"sol5: {source} ({_describe(pixels)}) -> {target}")
+            except (ValueError, FileNotFoundError) as exc:
+                failed.append(str(exc))
+        if files_bar is not None:
+            files_bar.add(1)
+    if kept:
+        print(f"sol5: kept {len(kept)} existing output(s) (first: {kept[0]}); "
+              "pass --overwrite to replace them")
+    if failed:
+        raise SystemExit(f"sol5: {len(failed)} of {len(jobs)} image(s) failed:\n  "
+                         + "\n  ".join(failed))
+    if kept and not folder_mode:
+        raise SystemExit(1)
+
+
+def restore_jobs(source, target):
+    """``[(input file, output file)]`` for a file or a folder, and the folder's non-image files.
+
+    The output folder is created.  Raises SystemExit with the reason for a missing input, a
+    target that is the input (or the input's folder), or an output folder that cannot be
+    written.
+    """
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    if not source.exists():
+        raise SystemExit(f"sol5: {source}: no such file or folder")
+    if source.is_dir():
+        if target.exists() and not target.is_dir():
+            raise SystemExit(f"sol5: {source} is a folder, so the output {target} must be a "
+                             "folder too")
+        if target.resolve() == source.resolve():
+            raise SystemExit(f"sol5: the output folder {target} is the input folder; the "
+                             "inputs are never overwritten: choose another folder")
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        images = [p for p in files if p.suffix.lower() in image_io.IMAGE_SUFFIXES]
+        ignored = [p for p in files if p not in images]
+        jobs = [(p, target / p.name) for p in images]
+        folder = target
+    else:
+        if target.is_dir():
+            target = target / source.name
+        if target.resolve() == source.resolve():
+            raise SystemExit(f"sol5: the output {target} is the input; the input is never "
+                             "overwritten: choose another output name")
+        jobs, ignored, folder = [(source, target)], [], target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".sol5-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise SystemExit(f"sol5: cannot write to the output folder {folder} ({exc.strerror or exc})")
+    return jobs, ignored
+
+
+def _describe(pixels):
+    name = "gray" if pixels.ndim == 2 else {2: "gray + alpha", 3: "RGB", 4: "RGBA"}[pixels.shape[-1]]
+    return f"{pixels.shape[1]}x{pixels.shape[0]} {name}, {pixels.dtype}"
 
 
 def build_parser():
@@ -97,10 +186,14 @@ def build_parser():
         prog="python sol5.py",
         description="Train and use the exercise-5 restoration networks (denoising of photos, "
                     "deblurring of text).")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="also show TensorFlow's and Keras' own messages and a line per file "
+                             "(set SOL5_VERBOSE=1 too for TensorFlow's start-up notices)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
-        "train", help="train both models at the assignment's settings and restore held-out examples",
+        "train", parents=[common], help="train both models at the assignment's settings and restore held-out examples",
         description="Train the denoising and deblurring models (assignment settings), save them "
                     "as outputs/denoise.keras and outputs/deblur.keras, restore one "
                     "held-out image per task and save outputs/restoration_examples.png.")
@@ -116,19 +209,26 @@ def build_parser():
     train.set_defaults(func=_cmd_train)
 
     restore = commands.add_parser(
-        "restore", help="restore an image file with a saved model",
-        description="Restore a grayscale version of INPUT with a trained model and write OUTPUT "
-                    "(8-bit). Example: python sol5.py restore --task denoise noisy.png clean.png")
+        "restore", parents=[common], help="restore an image file, or a folder of images, with a saved model",
+        description="Restore INPUT (a file, or every image in a folder) with a trained model and "
+                    "write OUTPUT (a file, or a folder) in the same layout and bit depth: gray "
+                    "stays gray, colour is restored channel by channel, alpha is kept, 16-bit "
+                    "stays 16-bit, EXIF orientation is applied. Existing outputs are kept unless "
+                    "--overwrite is given; unreadable files are named and skipped, and the exit "
+                    "status is then non-zero. Example: python sol5.py restore --task denoise "
+                    "photos/ restored/")
     restore.add_argument("--task", choices=list(TASKS), required=True,
                          help="which model to use (denoise: photos with Gaussian noise; "
                               "deblur: text with motion blur; superres-xN: enlarge N times)")
     restore.add_argument("--model", help="a saved .keras model (default outputs/TASK.keras)")
-    restore.add_argument("input", help="image file to restore (.png, .jpg; RGB is made gray)")
-    restore.add_argument("output", help="where to write the restored image (.png)")
+    restore.add_argument("input", help="image file or folder to restore (.png, .jpg, .tif, ...)")
+    restore.add_argument("output", help="output file (its extension picks the format) or folder")
+    restore.add_argument("--overwrite", action="store_true",
+                         help="replace outputs that already exist (inputs are never replaced)")
     restore.set_defaults(func=_cmd_restore)
 
     depth = commands.add_parser(
-        "depth-study", help="section 7.3: validation MSE against depth 1-5, plots and figure",
+        "depth-study", parents=[common], help="section 7.3: validation MSE against depth 1-5, plots and figure",
         description="Train each task at the assignment's settings for 1 to 5 residual blocks and "
                     "several seeds, append every run to results/depth_study.json (runs already "
                     "there are skipped), then draw depth_plot_denoise.png, depth_plot_deblur.png "
@@ -141,18 +241,22 @@ def build_parser():
     depth.set_defaults(func=_cmd_depth_study)
 
     evaluate = commands.add_parser(
-        "evaluate", help="compare our models with classical restorers on held-out images",
+        "evaluate", parents=[common], help="compare our models with classical restorers on held-out images",
         description="Score the noisy/blurred input, classical methods (TV, wavelet, BM3D if the "
                     "optional bm3d package is installed; Wiener and Richardson-Lucy given the true "
                     "kernel) and our trained models (outputs/TASK.keras, models/TASK_strong.keras) "
                     "on images never used for training. Prints a table, writes "
                     "results/evaluation.json and figures/evaluation_*.png.")
+    evaluate.add_argument("--parts", nargs="+", choices=experiments.EVALUATION_PARTS,
+                          default=list(experiments.EVALUATION_PARTS),
+                          help="rerun only these parts; the others are kept from "
+                               "results/evaluation.json (default: all)")
     evaluate.set_defaults(func=_cmd_evaluate)
     return parser
 
 
 def _cmd_evaluate(args):
-    print(experiments.format_evaluation(experiments.run_evaluation()))
+    print(experiments.format_evaluation(experiments.run_evaluation(parts=args.parts)))
 
 
 def _cmd_depth_study(args):
@@ -177,4 +281,27 @@ def _cmd_depth_study(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    args.func(args)
+    with _library_chatter(args.verbose):
+        args.func(args)
+
+
+@contextlib.contextmanager
+def _library_chatter(verbose):
+    """Unless ``verbose``, hide TensorFlow's and Keras' own log lines and warnings for a command."""
+    if verbose:
+        yield
+        return
+    import logging
+    import warnings
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl", "keras")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            for module in ("keras", "tensorflow", "absl"):
+                warnings.filterwarnings("ignore", module=module)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

@@ -10,6 +10,8 @@ denoiser) and the memory that of one window.
 The radius is read from the model's layers, so a deeper model than ours gets a wider overlap.
 """
 
+import math
+
 import numpy as np
 
 import sol5_utils
@@ -77,6 +79,27 @@ def window_starts(length, window, core):
     return spans
 
 
+def axis_windows(length, window, radius):
+    """How one axis is cut: the (core start, core end, window start) triples and the window size.
+
+    As few windows as fit in ``window`` pixels, with cores of equal length (so an image a little
+    larger than one window costs two half-size windows, not two full ones).
+
+    Examples
+    --------
+    >>> axis_windows(500, 448, 12)
+    ([(0, 250, 0), (250, 500, 226)], 274)
+    >>> axis_windows(300, 448, 12)
+    ([(0, 300, 0)], 300)
+    """
+    if length <= window:
+        return [(0, length, 0)], length
+    count = math.ceil(length / (window - 2 * radius))
+    core = math.ceil(length / count)
+    size = min(core + 2 * radius, length)
+    return window_starts(length, size, core), size
+
+
 def restore_tiled(image, run, radius, window=WINDOW, progress=None):
     """Apply ``run`` to ``image`` window by window; equal to ``run(image)`` up to float rounding.
 
@@ -90,7 +113,7 @@ def restore_tiled(image, run, radius, window=WINDOW, progress=None):
     radius : int
         Overlap each window keeps on each side of its core.
     window : int, optional
-        Side of the windows.  An image no larger than that goes through in one call.
+        Largest side of the windows.  An image no larger than that goes through in one call.
     progress : keras.utils.Progbar, optional
         Advanced by one per window.
 
@@ -109,15 +132,12 @@ def restore_tiled(image, run, radius, window=WINDOW, progress=None):
     >>> bool(np.allclose(tiled, box(image[None, :, :, None])[0, :, :, 0], atol=1e-6))
     True
     """
-    height, width = image.shape
-    window_h, window_w = min(window, height), min(window, width)
-    core_h = window_h if window_h == height else window_h - 2 * radius
-    core_w = window_w if window_w == width else window_w - 2 * radius
-    if core_h < 1 or core_w < 1:
+    if window <= 2 * radius:
         raise ValueError(f"windows of {window} pixels leave no core with an overlap of {radius} "
-                         f"pixels; use windows larger than {2 * radius + 1}")
-    rows = window_starts(height, window_h, core_h)
-    cols = window_starts(width, window_w, core_w)
+                         f"pixels; use windows larger than {2 * radius}")
+    height, width = image.shape
+    rows, window_h = axis_windows(height, window, radius)
+    cols, window_w = axis_windows(width, window, radius)
     if progress is not None:
         progress.target = (progress.target or 0) + len(rows) * len(cols)
     restored = np.empty((height, width), np.float32)

@@ -92,10 +92,13 @@ def test_split_needs_two_images():
 @pytest.mark.parametrize("shape", [(24, 24), (37, 51), (100, 31), (5, 7)])
 def test_restore_keeps_shape_and_range(shape):
     model = sol5.build_nn_model(24, 24, 8, 1)
+    last = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
+    kernel, bias = last.get_weights()
+    last.set_weights([kernel * 20, bias])  # a network whose raw output leaves [0, 1]
     image = np.random.uniform(0, 1, shape)
     restored = sol5.restore_image(image, model)
     assert restored.shape == shape and restored.dtype == np.float64
-    assert restored.min() >= 0 and restored.max() <= 1
+    assert restored.min() == 0 and restored.max() == 1  # clipped, and both bounds were reached
 
 
 def test_restore_applies_the_base_weights_with_the_half_shift():

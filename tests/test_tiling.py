@@ -41,6 +41,16 @@ def test_tiled_equals_whole_image(monkeypatch, shape, blocks):
     assert calls == [shape]
 
 
+@pytest.mark.parametrize("length", [1, 30, 31, 449, 500, 1000, 6000])
+def test_axis_plan_keeps_windows_small_and_overlapping(length):
+    spans, size = tiling.axis_windows(length, 31, 5)
+    assert size <= min(31, length)
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # the cores meet
+    if len(spans) > 1:
+        assert size * len(spans) <= length + 2 * 5 * len(spans) + len(spans)  # about the overlap
+
+
 def test_windows_cover_the_image_once_with_the_overlap():
     for length, window, core in [(10, 6, 2), (100, 30, 20), (31, 31, 31), (47, 16, 6)]:
         spans = tiling.window_starts(length, window, core)
