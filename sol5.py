@@ -465,7 +465,8 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
         gives its full range (uint16: 0 to 65535), built channel by channel without a float
         copy of the whole image.
     progress : keras.utils.Progbar, optional
-        Keyword only.  Advanced once per window the network runs on.
+        Keyword only.  Its target is set to the number of windows the network will run on,
+        and it is advanced once per window.
 
     Returns
     -------
@@ -492,6 +493,10 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
     out_dtype = np.dtype(out_dtype)
     restored = np.empty(image.shape, out_dtype)
     colours = 1 if image.shape[-1] <= 2 else 3
+    if progress is not None:
+        runner = _runner(base_model)
+        progress.target = colours * (tiling.window_count(image.shape[:2], runner.radius)
+                                     if runner.radius is not None else 1)
     for c in range(image.shape[-1]):
         channel = as_gray_image(image[..., c], "corrupted_image")
         if c < colours:

@@ -8,6 +8,9 @@ command line) and holds no restoration logic of its own.
 import contextlib
 import os
 import pathlib
+import re
+import sys
+import threading
 
 import numpy as np
 
@@ -129,6 +132,8 @@ def _cmd_restore(args):
     if kept:
         print(f"sol5: kept {len(kept)} existing output(s) (first: {kept[0]}); "
               "pass --overwrite to replace them")
+    if failed and not folder_mode:
+        raise SystemExit(f"sol5: {failed[0]}")
     if failed:
         raise SystemExit(f"sol5: {len(failed)} of {len(jobs)} image(s) failed:\n  "
                          + "\n  ".join(failed))
@@ -298,10 +303,41 @@ def _library_chatter(verbose):
     for logger in loggers:
         logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _native_log_filter():
             for module in ("keras", "tensorflow", "absl"):
                 warnings.filterwarnings("ignore", module=module)
             yield
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+#: The info and warning lines TensorFlow's C++ core writes straight to file descriptor 2
+#: (``I0000 00:00:1795.. 123 file.cc:45] message``); errors (E, F) still go through.
+_NATIVE_LOG_LINE = re.compile(rb"^[IW]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] ")
+
+
+@contextlib.contextmanager
+def _native_log_filter():
+    """Pass file descriptor 2 through a thread that drops TensorFlow's native info lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():
+        with os.fdopen(read_end, "rb") as source, os.fdopen(os.dup(saved), "wb") as sink:
+            for line in source:
+                if not _NATIVE_LOG_LINE.match(line):
+                    sink.write(line)
+                    sink.flush()
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last writer: the pump reads to the end and stops
+        thread.join(timeout=5)
+        os.close(saved)

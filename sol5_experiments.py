@@ -307,7 +307,7 @@ def psnr_ssim(clean, restored):
             float(structural_similarity(clean, restored, data_range=1, channel_axis=channel_axis)))
 
 
-def _best_parameter(cases, restore, grid):
+def best_parameter(cases, restore, grid):
     """The grid value with the best mean PSNR over ``cases`` (an oracle choice: favours the method)."""
     scores = [np.mean([psnr_ssim(c["clean"], restore(c, value))[0] for c in cases]) for value in grid]
     return grid[int(np.argmax(scores))]
@@ -327,8 +327,8 @@ def denoise_methods(models, cases):
     for sigma in EVAL_SIGMAS:  # best parameter per sigma, over the held-out photos
         at_sigma = [c for c in cases if c["level"] == sigma]
         for c in at_sigma:
-            c["tv_weight"] = _best_parameter(at_sigma, tv, TV_WEIGHTS)
-            c["wavelet_factor"] = _best_parameter(at_sigma, wavelet, WAVELET_SIGMA_FACTORS)
+            c["tv_weight"] = best_parameter(at_sigma, tv, TV_WEIGHTS)
+            c["wavelet_factor"] = best_parameter(at_sigma, wavelet, WAVELET_SIGMA_FACTORS)
     methods["TV (best weight)"] = lambda case: tv(case, case["tv_weight"])
     methods["wavelet (true sigma, best factor)"] = lambda case: wavelet(case, case["wavelet_factor"])
     try:
@@ -348,13 +348,13 @@ def deblur_methods(models, cases):
     methods = {"blurred input": lambda case: case["corrupted"]}
 
     def wiener(case, balance):
-        return _unpadded(lambda image: restoration.wiener(image, case["kernel"], balance), case)
+        return unpadded(lambda image: restoration.wiener(image, case["kernel"], balance), case)
 
     def lucy(case, iterations):
-        return _unpadded(lambda image: restoration.richardson_lucy(
+        return unpadded(lambda image: restoration.richardson_lucy(
             image, case["kernel"], num_iter=iterations), case)
-    balance = _best_parameter(cases, wiener, WIENER_BALANCES)
-    iterations = _best_parameter(cases, lucy, RL_ITERATIONS)
+    balance = best_parameter(cases, wiener, WIENER_BALANCES)
+    iterations = best_parameter(cases, lucy, RL_ITERATIONS)
     methods[f"Wiener (true kernel, balance {balance})"] = lambda case: wiener(case, balance)
     methods[f"Richardson-Lucy (true kernel, {iterations} it.)"] = lambda case: lucy(case, iterations)
     for label, model in models.items():
@@ -362,7 +362,7 @@ def deblur_methods(models, cases):
     return methods
 
 
-def _unpadded(deconvolve, case, pad=16):
+def unpadded(deconvolve, case, pad=16):
     """Deconvolve a mirror-padded copy (the blur reflected at the borders too), crop back, clip."""
     padded = np.pad(case["corrupted"], pad, mode="symmetric")
     return np.clip(deconvolve(padded)[pad:-pad, pad:-pad], 0, 1)
@@ -522,7 +522,7 @@ def color_denoise_methods(models, cases):
         return restoration.denoise_tv_chambolle(case["corrupted"], weight=weight, channel_axis=-1)
     for sigma in EVAL_SIGMAS:
         at_sigma = [c for c in cases if c["level"] == sigma]
-        weight = _best_parameter(at_sigma, tv, TV_WEIGHTS)
+        weight = best_parameter(at_sigma, tv, TV_WEIGHTS)
         for c in at_sigma:
             c["tv_weight"] = weight
     methods["TV, colour (best weight)"] = lambda case: tv(case, case["tv_weight"])

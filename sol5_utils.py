@@ -182,7 +182,8 @@ def as_gray_image(image, name="image"):
         image = image[..., 0]
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         raise ValueError(f"{name} must be a 2-D grayscale image, got shape {image.shape} (RGB?); "
-                         "convert it with skimage.color.rgb2gray or read it with read_image(path, 1)")
+                         "convert it with skimage.color.rgb2gray or read it with read_image(path, 1); "
+                         "sol5.restore_color_image restores colour images")
     if image.ndim != 2:
         raise ValueError(f"{name} must be a 2-D grayscale image of shape (height, width), "
                          f"got shape {image.shape}")
@@ -573,8 +574,11 @@ def line_kernel(kernel_size, end_row, end_col):
 
 def check_kernel_size(kernel_size):
     """Raise ValueError unless ``kernel_size`` is an odd positive integer."""
-    if (isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer))
-            or kernel_size < 1 or kernel_size % 2 == 0):
+    try:
+        size = check_int(kernel_size, "kernel size")
+    except ValueError:
+        size = 0
+    if size % 2 == 0:
         raise ValueError(f"kernel size must be an odd positive integer (1, 3, 5, 7, ...), "
                          f"got {kernel_size!r}; an even kernel has no centre")
 

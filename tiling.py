@@ -100,6 +100,18 @@ def axis_windows(length, window, radius):
     return window_starts(length, size, core), size
 
 
+def window_count(shape, radius, window=None):
+    """How many windows :func:`restore_tiled` runs for an image of ``shape``.
+
+    Examples
+    --------
+    >>> window_count((1000, 300), 12)
+    3
+    """
+    window = window or WINDOW
+    return len(axis_windows(shape[0], window, radius)[0]) * len(axis_windows(shape[1], window, radius)[0])
+
+
 def restore_tiled(image, run, radius, window=WINDOW, progress=None):
     """Apply ``run`` to ``image`` window by window; equal to ``run(image)`` up to float rounding.
 
@@ -115,7 +127,7 @@ def restore_tiled(image, run, radius, window=WINDOW, progress=None):
     window : int, optional
         Largest side of the windows.  An image no larger than that goes through in one call.
     progress : keras.utils.Progbar, optional
-        Advanced by one per window.
+        Advanced by one per window (see :func:`window_count` for its target).
 
     Returns
     -------
@@ -138,8 +150,6 @@ def restore_tiled(image, run, radius, window=WINDOW, progress=None):
     height, width = image.shape
     rows, window_h = axis_windows(height, window, radius)
     cols, window_w = axis_windows(width, window, radius)
-    if progress is not None:
-        progress.target = (progress.target or 0) + len(rows) * len(cols)
     restored = np.empty((height, width), np.float32)
     for top, bottom, row in rows:
         for left, right, col in cols:

@@ -1,5 +1,4 @@
 """The evaluation command's pieces: held-out data, metrics, parameter choice, aggregation."""
-import pathlib
 
 import numpy as np
 import pytest
@@ -62,7 +61,7 @@ def test_psnr_and_ssim_plumbing():
 def test_best_parameter_picks_the_highest_mean_psnr():
     clean = np.full((16, 16), 0.5)
     cases = [{"clean": clean, "corrupted": clean}]
-    best = experiments._best_parameter(cases, lambda case, offset: case["clean"] + offset,
+    best = experiments.best_parameter(cases, lambda case, offset: case["clean"] + offset,
                                        (0.3, -0.05, 0.02, 0.1))
     assert best == 0.02
 
@@ -100,7 +99,7 @@ def test_score_methods_averages_per_group_and_level():
 
 def test_unpadded_deconvolution_keeps_the_shape():
     case = {"corrupted": np.random.uniform(0, 1, (30, 41))}
-    out = experiments._unpadded(lambda image: image * 2, case)
+    out = experiments.unpadded(lambda image: image * 2, case)
     assert out.shape == (30, 41)
     np.testing.assert_allclose(out, np.clip(case["corrupted"] * 2, 0, 1))
 

@@ -89,7 +89,7 @@ def test_command_line_trains_and_restores(tmp_path, monkeypatch):
     iio.imwrite(tmp_path / "in.png", np.random.randint(0, 256, (33, 45, 3), np.uint8))
     sol5_cli.main(["restore", "--task", "denoise", "in.png", "out.png"])
     out = iio.imread(tmp_path / "out.png")
-    assert out.shape == (33, 45) and out.dtype == np.uint8
+    assert out.shape == (33, 45, 3) and out.dtype == np.uint8  # colour stays colour
 
 
 def test_command_line_restore_without_model_explains(tmp_path, monkeypatch):
