@@ -21,10 +21,10 @@ SAMPLES_PER_CHUNK = 512
 
 
 #: The batched form of a corruption that :func:`with_window_form` attaches (its arguments).
-WindowForm = collections.namedtuple("WindowForm", "margin corrupt")
+WindowForm = collections.namedtuple("WindowForm", "margin corrupt augment")
 
 
-def with_window_form(margin, corrupt):
+def with_window_form(margin, corrupt, augment=False):
     """Decorator: give a corruption function a batched form for :func:`load_dataset`.
 
     Parameters
@@ -37,6 +37,10 @@ def with_window_form(margin, corrupt):
         ``corrupt(windows)``: float32 windows ``(n, h + 2 margin, w + 2 margin)`` in, their
         corrupted centres ``(n, h, w)`` out, each with its own random draws from numpy's
         global generator, distributed as the decorated function would corrupt them.
+    augment : bool, optional
+        Also flip and rotate each clean window by a random one of the square's 8 symmetries
+        (flips only for oblong patches) before corrupting it: more varied training data for a
+        task whose images have no preferred orientation, such as photos.
 
     Returns
     -------
@@ -60,7 +64,7 @@ def with_window_form(margin, corrupt):
         raise ValueError(f"corrupt must be callable, got {corrupt!r}")
 
     def attach(corruption_func):
-        corruption_func.window_form = WindowForm(margin, corrupt)
+        corruption_func.window_form = WindowForm(margin, corrupt, bool(augment))
         return corruption_func
     return attach
 
@@ -84,12 +88,32 @@ def corrupt_windows(images, crop_origins, crop_shapes, patch_offsets, window_for
             windows[i] = image[top:top + rows.shape[1], left:left + cols.shape[1]]
         else:
             windows[i] = image[rows[i][:, None], cols[i][None, :]]
+    if window_form.augment:
+        windows = random_symmetries(windows)
     target = windows[:, margin:margin + height, margin:margin + width]
     source = np.asarray(window_form.corrupt(windows))
     if source.shape != target.shape:
         raise ValueError(f"the window form of the corruption returned shape {source.shape}, "
                          f"expected {target.shape}")
     return source, target
+
+
+def random_symmetries(windows):
+    """Each window of ``(n, h, w)`` flipped up-down, left-right and (if square) transposed, each
+    with probability 1/2: a uniform draw from the square's 8 symmetries.
+
+    Examples
+    --------
+    >>> windows = np.arange(8.0).reshape(2, 2, 2)
+    >>> sorted(random_symmetries(windows)[0].ravel().tolist())
+    [0.0, 1.0, 2.0, 3.0]
+    """
+    flips = np.random.random_sample((3, len(windows))) < 0.5
+    windows = np.where(flips[0][:, None, None], windows[:, ::-1, :], windows)
+    windows = np.where(flips[1][:, None, None], windows[:, :, ::-1], windows)
+    if windows.shape[1] == windows.shape[2]:
+        windows = np.where(flips[2][:, None, None], windows.transpose(0, 2, 1), windows)
+    return windows
 
 
 def window_indices(crop_origin, crop_length, patch_offset, patch_length, margin):

@@ -4,7 +4,9 @@ Nothing here changes what is learned; it changes how fast a 2-core CPU (or a GPU
 """
 
 import contextlib
+import math
 import os
+import time
 
 import numpy as np
 
@@ -90,3 +92,31 @@ def check_precision(precision):
                              "compute capability 8+): training in float32 instead")
         return "float32"
     return precision
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Fit for a wall-clock budget instead of a step count.
+
+    Adam's step size follows a cosine from ``initial`` down to ``final`` over the budget (set at
+    the start of every epoch, as ``keras.callbacks.LearningRateScheduler`` does, so keep epochs
+    short), and training stops after the first step that ends past the budget.
+    """
+
+    def __init__(self, seconds, initial, final):
+        super().__init__()
+        self.seconds, self.initial, self.final = float(seconds), float(initial), float(final)
+
+    def _elapsed(self):
+        return time.monotonic() - self._start
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        done = min(1.0, self._elapsed() / self.seconds) if self.seconds > 0 else 1.0
+        self.model.optimizer.learning_rate = (
+            self.final + 0.5 * (self.initial - self.final) * (1 + math.cos(math.pi * done)))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._elapsed() > self.seconds:
+            self.model.stop_training = True

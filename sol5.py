@@ -295,7 +295,8 @@ def split_train_valid(images):
 
 
 def train_model(model, images, corruption_func, batch_size,
-                steps_per_epoch, num_epochs, num_valid_samples, *, learning_rate=0.001):
+                steps_per_epoch, num_epochs, num_valid_samples, *, learning_rate=0.001,
+                callbacks=()):
     """Train ``model`` on corrupted patches of ``images`` (80/20 train/validation).
 
     The model is compiled with the mean squared error and ``Adam(beta_2=0.9)``
@@ -317,6 +318,8 @@ def train_model(model, images, corruption_func, batch_size,
     learning_rate : float or keras.optimizers.schedules.LearningRateSchedule, optional
         Keyword only. Adam's step size; the default is Adam's own default, as
         the assignment asks.
+    callbacks : sequence of keras.callbacks.Callback, optional
+        Keyword only. Passed to ``Model.fit`` (for instance a time limit).
 
     Returns
     -------
@@ -343,7 +346,8 @@ def train_model(model, images, corruption_func, batch_size,
     model.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=learning_rate, beta_2=0.9))
     return model.fit(train_set, steps_per_epoch=steps_per_epoch, epochs=num_epochs,
                      validation_data=valid_set, shuffle=False,
-                     validation_steps=max(1, math.ceil(num_valid_samples / batch_size)))
+                     validation_steps=max(1, math.ceil(num_valid_samples / batch_size)),
+                     callbacks=list(callbacks))
 
 
 # ==========================================================================
@@ -384,8 +388,9 @@ def _runner(base_model):
         except ValueError as exc:  # strided layers: whole-image calls only
             sol5_utils.warn_once(f"restoring whole images in one call: {exc}")
             radius = None
-        graph = (tf.function(lambda batch: any_size(batch, training=False), reduce_retracing=True)
-                 if tf is not None else None)
+        graph = None
+        if keras.backend.backend() == "tensorflow":
+            graph = tf.function(lambda batch: any_size(batch, training=False), reduce_retracing=True)
         runner = _Runner(any_size, lambda batch: any_size(batch, training=False), graph, radius)
         _ANY_SIZE_MODELS[base_model] = runner
     return runner
@@ -557,13 +562,18 @@ def add_gaussian_noise(image, min_sigma, max_sigma):
 
 
 @with_window_form(0, lambda windows: batched_corruption.gaussian_noise_on_windows(
-    windows, *DENOISE_SIGMAS))
+    windows, *DENOISE_SIGMAS), augment=True)
 def denoising_corruption(image):
-    """The denoising task's corruption: Gaussian noise with sigma drawn from [0, 0.2]."""
+    """The denoising task's corruption: Gaussian noise with sigma drawn from [0, 0.2].
+
+    Its batched form for :func:`load_dataset` also turns each clean patch by a random one of
+    the square's 8 symmetries (flips, 90-degree turns): photos have no preferred orientation.
+    """
     return add_gaussian_noise(image, *DENOISE_SIGMAS)
 
 
-def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32"):
+def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32",
+                          max_minutes=None):
     """Train a network that removes Gaussian noise of unknown sigma in [0, 0.2].
 
     24x24 patches, 48 channels; batches of 100, 100 steps per epoch, 5 epochs,
@@ -576,15 +586,20 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
         Depth of the network.
     quick_mode : bool, optional
         Train on the tiny schedule (seconds), same code path.
-    preset : {None, 'strong'}, optional
+    preset : {None, 'strong', 'long'}, optional
         Keyword only. None trains the assignment's network; ``'strong'`` a
-        bigger one (``PRESETS['denoise']['strong']``: 8 blocks, 64 channels,
-        40x40 patches, 6000 steps, cosine step size), then ``num_res_blocks``
-        must stay at its default.
+        bigger one sized for an hour of a 2-core CPU
+        (``presets.PRESETS['denoise']['strong']``: 8 blocks, 64 channels,
+        40x40 patches, 6000 steps, cosine step size), ``'long'`` a deeper one
+        for a GPU (the shipped weights); then ``num_res_blocks`` must stay at
+        its default.
     precision : {'float32', 'mixed_bfloat16'}, optional
         Keyword only. ``'mixed_bfloat16'`` trains about twice as fast on CPUs
         with AVX512-BF16/AMX and on recent GPUs (elsewhere it warns and uses
         float32); the returned model is an ordinary float32 network either way.
+    max_minutes : float, optional
+        Keyword only. Train for this much wall time at most, the step size
+        decaying over it (for the long presets on a lent machine).
 
     Returns
     -------
@@ -600,7 +615,7 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     recipe = _choose_preset("denoise", preset, num_res_blocks, DENOISE_PATCH, DENOISE_CHANNELS,
                             DENOISE_SCHEDULE, quick_mode)
     return _learn_model("denoising", sol5_utils.images_for_denoising(), denoising_corruption,
-                        recipe, precision)
+                        recipe, precision, max_minutes)
 
 
 # 7.2  Deblurring
@@ -669,7 +684,8 @@ def deblurring_corruption(image):
     return random_motion_blur(image, DEBLUR_KERNEL_SIZES)
 
 
-def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32"):
+def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32",
+                           max_minutes=None):
     """Train a network that removes 7-pixel motion blur of any angle from text.
 
     16x16 patches, 32 channels; batches of 100, 100 steps per epoch, 10
@@ -682,15 +698,20 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
         Depth of the network.
     quick_mode : bool, optional
         Train on the tiny schedule (seconds), same code path.
-    preset : {None, 'strong'}, optional
+    preset : {None, 'strong', 'long'}, optional
         Keyword only. None trains the assignment's network; ``'strong'`` a
-        bigger one (``PRESETS['deblur']['strong']``: 8 blocks, 64 channels,
-        32x32 patches, 8000 steps, cosine step size), then ``num_res_blocks``
-        must stay at its default.
+        bigger one sized for an hour of a 2-core CPU
+        (``presets.PRESETS['deblur']['strong']``: 8 blocks, 64 channels,
+        32x32 patches, 8000 steps, cosine step size), ``'long'`` a deeper one
+        for a GPU (the shipped weights); then ``num_res_blocks`` must stay at
+        its default.
     precision : {'float32', 'mixed_bfloat16'}, optional
         Keyword only. ``'mixed_bfloat16'`` trains about twice as fast on CPUs
         with AVX512-BF16/AMX and on recent GPUs (elsewhere it warns and uses
         float32); the returned model is an ordinary float32 network either way.
+    max_minutes : float, optional
+        Keyword only. Train for this much wall time at most, the step size
+        decaying over it (for the long presets on a lent machine).
 
     Returns
     -------
@@ -706,7 +727,7 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
     recipe = _choose_preset("deblur", preset, num_res_blocks, DEBLUR_PATCH, DEBLUR_CHANNELS,
                             DEBLUR_SCHEDULE, quick_mode)
     return _learn_model("deblurring", sol5_utils.images_for_deblurring(), deblurring_corruption,
-                        recipe, precision)
+                        recipe, precision, max_minutes)
 
 
 # The recipe both learn_* functions (and super-resolution) fill in
@@ -729,11 +750,13 @@ def _choose_preset(task, preset, num_res_blocks, patch, channels, schedule, quic
     return recipe
 
 
-def _learn_model(task, images, corruption_func, recipe, precision="float32"):
+def _learn_model(task, images, corruption_func, recipe, precision="float32", max_minutes=None):
     """The training recipe both ``learn_*`` functions fill in.
 
     With ``precision='mixed_bfloat16'`` the network is trained in bfloat16 arithmetic (float32
     weights), and its weights are then moved into an ordinary float32 network, which is returned.
+    With ``max_minutes``, training stops after the step that passes that much wall time, and
+    the step size decays over that time (``fast_training.TimeBudget``).
     """
     precision = fast_training.check_precision(precision)
     print(f"sol5: training the {task} model on {sol5_utils.describe_source(images)}"
@@ -741,8 +764,13 @@ def _learn_model(task, images, corruption_func, recipe, precision="float32"):
     shape = (recipe.patch[0], recipe.patch[1], recipe.channels, recipe.num_res_blocks)
     with fast_training.dtype_policy(precision):
         model = build_nn_model(*shape)
-    train_model(model, images, corruption_func, *recipe.schedule,
-                learning_rate=learning_rate(recipe))
+    rate, callbacks = learning_rate(recipe), []
+    if max_minutes:  # the step size decays over the time budget instead of the step count
+        initial, final = (recipe.learning_rate if isinstance(recipe.learning_rate, tuple)
+                          else (recipe.learning_rate,) * 2)
+        rate, callbacks = initial, [fast_training.TimeBudget(60 * max_minutes, initial, final)]
+    train_model(model, images, corruption_func, *recipe.schedule, learning_rate=rate,
+                callbacks=callbacks)
     if precision != "float32":
         trained, model = model, build_nn_model(*shape)
         model.set_weights(trained.get_weights())
@@ -791,7 +819,8 @@ def lose_resolution(image, scale):
     return quantize(enlarge(downscale(image, scale), image.shape))
 
 
-def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2):
+def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *, preset=None,
+                                 precision="float32", max_minutes=None):
     """Train a network that restores the detail lost by shrinking photos ``scale`` times.
 
     Same recipe as :func:`learn_denoising_model` (24x24 patches, 48 channels, 100 x 100 x 5
@@ -805,6 +834,9 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2):
         Train on the tiny schedule (seconds), same code path.
     scale : float, optional
         Enlargement factor the model is for, at least 2.
+    preset, precision, max_minutes : optional
+        Keyword only, as for :func:`learn_denoising_model` (presets of
+        ``presets.PRESETS['superres']``).
 
     Returns
     -------
@@ -820,10 +852,10 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2):
 
     def corruption(image):
         return lose_resolution(image, scale)
-    recipe = _choose_preset("superres", None, num_res_blocks, SUPER_RES_PATCH, SUPER_RES_CHANNELS,
-                            SUPER_RES_SCHEDULE, quick_mode)
+    recipe = _choose_preset("superres", preset, num_res_blocks, SUPER_RES_PATCH,
+                            SUPER_RES_CHANNELS, SUPER_RES_SCHEDULE, quick_mode)
     return _learn_model(f"x{scale:g} super-resolution", sol5_utils.images_for_denoising(),
-                        corruption, recipe)
+                        corruption, recipe, precision, max_minutes)
 
 
 def super_resolve_image(low_res_image, base_model, scale=2):

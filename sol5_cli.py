@@ -68,10 +68,9 @@ def _cmd_train(args):
     from skimage.metrics import peak_signal_noise_ratio as psnr
 
     options = {}
-    if args.preset or args.bf16:
-        if any(task.startswith("superres") for task in args.tasks):
-            raise SystemExit("sol5: --preset and --bf16 apply to denoise and deblur only")
-        options = {"preset": args.preset, "precision": "mixed_bfloat16" if args.bf16 else "float32"}
+    if args.preset or args.bf16 or args.max_minutes:
+        options = {"preset": args.preset, "precision": "mixed_bfloat16" if args.bf16 else "float32",
+                   "max_minutes": args.max_minutes}
     out_dir = sol5_utils.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = experiments.held_out_examples()
@@ -208,9 +207,12 @@ def build_parser():
     train.add_argument("--quick", action="store_true", help="the assignment's quick mode (seconds)")
     train.add_argument("--bf16", action="store_true",
                        help="train in mixed bfloat16 (about 2x faster on CPUs with AVX512-BF16)")
-    train.add_argument("--preset", choices=["strong"], default=None,
-                       help="train the stronger preset instead of the assignment's settings "
-                            "(under an hour per model on 2 CPU cores); saved as outputs/TASK_strong.keras")
+    train.add_argument("--max-minutes", type=float, default=None,
+                       help="stop each model's training after this many minutes")
+    train.add_argument("--preset", choices=["strong", "long"], default=None,
+                       help="train a stronger recipe instead of the assignment's settings: strong "
+                            "(under an hour per model on 2 CPU cores) or long (deeper and longer, "
+                            "for a GPU); saved as outputs/TASK_PRESET.keras")
     train.set_defaults(func=_cmd_train)
 
     restore = commands.add_parser(

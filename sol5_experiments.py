@@ -436,7 +436,7 @@ def default_models():
 
 
 #: The parts of the evaluation, in the order they run; ``python sol5.py evaluate --parts``.
-EVALUATION_PARTS = ("denoise", "colour", "deblur", "superres")
+EVALUATION_PARTS = ("denoise", "colour", "deblur", "fonts", "superres")
 
 
 def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / "evaluation.json",
@@ -486,12 +486,60 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
                 lambda cs: next(c for c in cs if c["image"] == "page" and c["level"] == 135),
                 figure_dir / "evaluation_deblur.png",
                 "Deblurring of the held-out scanned 'page', 7-pixel line at 135 degrees")
+    if "fonts" in parts:
+        report["deblur_fonts"] = font_generalisation_rows(models.get("deblur", {}))
     if "superres" in parts:
         report["superres"] = super_resolution_rows(models.get("superres", {}))
         if 2 in models.get("superres", {}):
             super_resolution_figure(models["superres"][2], figure_dir / "evaluation_superres.png")
     _save_results(report, path)
     return report
+
+
+def family_cases(family):
+    """The held-out generated pages typeset in ``family``, blurred at every evaluation angle."""
+    pages = sorted(p for p in (sol5_utils.fallback_text_dir() / "heldout").glob("*.png")
+                   if sol5_utils.page_family(p) == family)
+    cases = []
+    for path in pages:
+        clean = sol5.read_image(path, 1)
+        for angle in EVAL_ANGLES:
+            cases.append({"image": path.stem, "family": family, "level": round(float(np.degrees(angle))),
+                          "clean": clean, "kernel": sol5_utils.motion_blur_kernel(7, angle),
+                          "corrupted": sol5.quantize(sol5.add_motion_blur(clean, 7, angle))})
+    return cases
+
+
+def train_deblurrer_without(family, seed=0):
+    """The assignment's deblurrer (network, schedule, corruption) trained on the generated pages
+    of every family but ``family`` (handwritten pages included)."""
+    import keras
+    pages = [p for p in sol5_utils.list_images(sol5_utils.fallback_text_dir() / "train")
+             if sol5_utils.page_family(p) != family]
+    keras.utils.set_random_seed(seed)
+    model = sol5.build_nn_model(*sol5.DEBLUR_PATCH, sol5.DEBLUR_CHANNELS, 5)
+    print(f"fonts: training the assignment's deblurrer without {family} ({len(pages)} pages)")
+    sol5.train_model(model, pages, sol5.deblurring_corruption, *sol5.DEBLUR_SCHEDULE)
+    return model
+
+
+def font_generalisation_rows(models, seed=0):
+    """Leave one font family out: per family, the assignment's deblurrer trained without it, our
+    other models and non-blind Wiener, on held-out pages typeset only in that family."""
+    rows = []
+    cases = {family: family_cases(family) for family in sol5_utils.FAMILY_NAMES}
+    all_cases = [c for family_cases_ in cases.values() for c in family_cases_]
+    wiener_methods = deblur_methods({}, all_cases)  # Wiener's balance chosen over all the pages
+    for family, family_cases_ in cases.items():
+        methods = dict(wiener_methods)
+        methods["ours, assignment settings, never saw this family"] = (
+            lambda case, model=train_deblurrer_without(family, seed):
+            sol5.restore_image(case["corrupted"], model))
+        for label, model in models.items():
+            methods[label] = lambda case, model=model: sol5.restore_image(case["corrupted"], model)
+        family_rows, _ = score_methods(methods, family_cases_, group=lambda case: case["family"])
+        rows += [dict(r, level="all") for r in _pool_levels(family_rows)]
+    return rows
 
 
 #: Held-out photos that scikit-image ships in colour.
@@ -616,5 +664,7 @@ def format_evaluation(report):
               "channel:\n" + format_rows(report.get("denoise_colour", []), "sigma")
             + "\n\nDeblurring, 7-pixel motion blur at 0, 45, 90 and 135 degrees (mean over angles):\n"
             + format_rows(report.get("deblur", []), "angles")
+            + "\n\nDeblurring, leave one font family out (held-out pages typeset in that family only; "
+              "7-pixel blur at 4 angles):\n" + format_rows(report.get("deblur_fonts", []), "angles")
             + "\n\nSuper-resolution, held-out photos shrunk 2x and 3x:\n"
             + format_rows(report.get("superres", []), "scale"))

@@ -1,5 +1,6 @@
 """sol5_utils: reading, file lists (course folders and offline fallback)."""
 import pathlib
+import re
 
 import imageio.v3 as iio
 import numpy as np
@@ -80,8 +81,10 @@ def test_missing_folder_is_an_error(tmp_path):
 def test_offline_photos_exclude_held_out_images(module_dir):
     paths = sol5_utils.images_for_denoising()
     assert len(paths) >= 10
-    stems = {pathlib.Path(p).stem.replace("_half", "") for p in paths}
+    stems = {re.sub(r"(_[rgb])?_\d+$", "", pathlib.Path(p).stem) for p in paths}
     assert stems == set(sol5_utils.TRAIN_PHOTOS)
+    assert any(pathlib.Path(p).stem.endswith("_r_100") for p in paths)  # colour channels too
+    assert len(paths) >= len(sol5_utils.TRAIN_PHOTOS) * len(sol5_utils.PHOTO_SCALES)
     assert not stems & set(sol5_utils.HELD_OUT_PHOTOS + sol5_utils.HELD_OUT_TEXT)
     image = sol5_utils.read_image(paths[0], 1)
     assert image.ndim == 2 and min(image.shape) >= 72
@@ -138,3 +141,27 @@ def test_line_ends_vectorised_agree_with_single_angles():
     assert (np.abs(ends).max(axis=1) == 3).all()  # every line spans the whole kernel
     for angle, end in zip(angles, ends):
         np.testing.assert_array_equal(sol5_utils.line_ends(7, [angle])[0], end)
+
+
+def test_every_font_family_is_in_the_training_and_held_out_pages(module_dir):
+    families = {sol5_utils.page_family(p) for p in sol5_utils.images_for_deblurring()}
+    held_out = {sol5_utils.page_family(p)
+                for p in (sol5_utils.fallback_text_dir() / "heldout").glob("*.png")}
+    assert families == held_out == set(sol5_utils.FONT_FAMILIES) | {"hand"}
+
+
+@pytest.mark.parametrize("family", sorted(sol5_utils.FONT_FAMILIES))
+def test_each_family_renders_with_its_own_fonts(family, monkeypatch):
+    used = []
+    real = sol5_utils.font_file
+    monkeypatch.setattr(sol5_utils, "font_file", lambda name: used.append(name) or real(name))
+    for seed in range(6):
+        page = sol5_utils.render_page(np.random.default_rng(seed), family)
+        assert np.percentile(page, 99) - np.percentile(page, 1) > 0.05
+    faces = {name for face in sol5_utils.FONT_FAMILIES[family] for name in face.values()}
+    assert used and set(used) <= faces
+
+
+def test_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="font family"):
+        sol5_utils.render_page(np.random.default_rng(0), "comic")
