@@ -16,7 +16,7 @@ Schedule = collections.namedtuple("Schedule", "batch_size steps_per_epoch num_ep
 Preset = collections.namedtuple("Preset", "patch channels num_res_blocks schedule learning_rate")
 #: Stronger recipes than the assignment's, within figure 1's design (the same layer kinds and
 #: global skip).  ``strong``: sized to train in under an hour on 2 CPU cores.  ``long``: deeper
-#: and much longer, for a GPU; the shipped weights ``models/TASK_strong.keras`` come from it
+#: and much longer, for a GPU; the shipped weights ``models/TASK_long.keras`` come from it
 #: (``python sol5.py train --preset long``, see the README for the machine and time).
 PRESETS = {
     "denoise": {"strong": Preset((40, 40), 64, 8, Schedule(32, 1000, 6, 1024), (1e-3, 2e-5)),

@@ -573,7 +573,7 @@ def denoising_corruption(image):
 
 
 def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32",
-                          max_minutes=None):
+                          max_minutes=None, init_from=None):
     """Train a network that removes Gaussian noise of unknown sigma in [0, 0.2].
 
     24x24 patches, 48 channels; batches of 100, 100 steps per epoch, 5 epochs,
@@ -600,6 +600,9 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     max_minutes : float, optional
         Keyword only. Train for this much wall time at most, the step size
         decaying over it (for the long presets on a lent machine).
+    init_from : str or path-like, optional
+        Keyword only. Continue from the weights of this saved model (same
+        network), the step size starting at ``CONTINUE_RATE``.
 
     Returns
     -------
@@ -615,7 +618,7 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     recipe = _choose_preset("denoise", preset, num_res_blocks, DENOISE_PATCH, DENOISE_CHANNELS,
                             DENOISE_SCHEDULE, quick_mode)
     return _learn_model("denoising", sol5_utils.images_for_denoising(), denoising_corruption,
-                        recipe, precision, max_minutes)
+                        recipe, precision, max_minutes, init_from)
 
 
 # 7.2  Deblurring
@@ -685,7 +688,7 @@ def deblurring_corruption(image):
 
 
 def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32",
-                           max_minutes=None):
+                           max_minutes=None, init_from=None):
     """Train a network that removes 7-pixel motion blur of any angle from text.
 
     16x16 patches, 32 channels; batches of 100, 100 steps per epoch, 10
@@ -712,6 +715,9 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
     max_minutes : float, optional
         Keyword only. Train for this much wall time at most, the step size
         decaying over it (for the long presets on a lent machine).
+    init_from : str or path-like, optional
+        Keyword only. Continue from the weights of this saved model (same
+        network), the step size starting at ``CONTINUE_RATE``.
 
     Returns
     -------
@@ -727,10 +733,13 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
     recipe = _choose_preset("deblur", preset, num_res_blocks, DEBLUR_PATCH, DEBLUR_CHANNELS,
                             DEBLUR_SCHEDULE, quick_mode)
     return _learn_model("deblurring", sol5_utils.images_for_deblurring(), deblurring_corruption,
-                        recipe, precision, max_minutes)
+                        recipe, precision, max_minutes, init_from)
 
 
 # The recipe both learn_* functions (and super-resolution) fill in
+
+#: Adam's first step size when training continues from saved weights (``init_from``).
+CONTINUE_RATE = 3e-4
 
 def _choose_preset(task, preset, num_res_blocks, patch, channels, schedule, quick_mode):
     """The recipe for a ``learn_*`` call: the assignment's, or a named preset."""
@@ -750,13 +759,16 @@ def _choose_preset(task, preset, num_res_blocks, patch, channels, schedule, quic
     return recipe
 
 
-def _learn_model(task, images, corruption_func, recipe, precision="float32", max_minutes=None):
+def _learn_model(task, images, corruption_func, recipe, precision="float32", max_minutes=None,
+                 init_from=None):
     """The training recipe both ``learn_*`` functions fill in.
 
     With ``precision='mixed_bfloat16'`` the network is trained in bfloat16 arithmetic (float32
     weights), and its weights are then moved into an ordinary float32 network, which is returned.
     With ``max_minutes``, training stops after the step that passes that much wall time, and
-    the step size decays over that time (``fast_training.TimeBudget``).
+    the step size decays over that time (``fast_training.TimeBudget``).  With ``init_from`` (a
+    saved model of the same architecture) training continues from its weights, with the step
+    size starting at ``CONTINUE_RATE``.
     """
     precision = fast_training.check_precision(precision)
     print(f"sol5: training the {task} model on {sol5_utils.describe_source(images)}"
@@ -764,6 +776,10 @@ def _learn_model(task, images, corruption_func, recipe, precision="float32", max
     shape = (recipe.patch[0], recipe.patch[1], recipe.channels, recipe.num_res_blocks)
     with fast_training.dtype_policy(precision):
         model = build_nn_model(*shape)
+    if init_from is not None:
+        model.set_weights(keras.models.load_model(init_from, compile=False).get_weights())
+        final = recipe.learning_rate[1] if isinstance(recipe.learning_rate, tuple) else CONTINUE_RATE
+        recipe = recipe._replace(learning_rate=(CONTINUE_RATE, min(final, CONTINUE_RATE)))
     rate, callbacks = learning_rate(recipe), []
     if max_minutes:  # the step size decays over the time budget instead of the step count
         initial, final = (recipe.learning_rate if isinstance(recipe.learning_rate, tuple)
@@ -820,7 +836,7 @@ def lose_resolution(image, scale):
 
 
 def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *, preset=None,
-                                 precision="float32", max_minutes=None):
+                                 precision="float32", max_minutes=None, init_from=None):
     """Train a network that restores the detail lost by shrinking photos ``scale`` times.
 
     Same recipe as :func:`learn_denoising_model` (24x24 patches, 48 channels, 100 x 100 x 5
@@ -834,7 +850,7 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
         Train on the tiny schedule (seconds), same code path.
     scale : float, optional
         Enlargement factor the model is for, at least 2.
-    preset, precision, max_minutes : optional
+    preset, precision, max_minutes, init_from : optional
         Keyword only, as for :func:`learn_denoising_model` (presets of
         ``presets.PRESETS['superres']``).
 
@@ -855,7 +871,7 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
     recipe = _choose_preset("superres", preset, num_res_blocks, SUPER_RES_PATCH,
                             SUPER_RES_CHANNELS, SUPER_RES_SCHEDULE, quick_mode)
     return _learn_model(f"x{scale:g} super-resolution", sol5_utils.images_for_denoising(),
-                        corruption, recipe, precision, max_minutes)
+                        corruption, recipe, precision, max_minutes, init_from)
 
 
 def super_resolve_image(low_res_image, base_model, scale=2):

@@ -68,9 +68,11 @@ def _cmd_train(args):
     from skimage.metrics import peak_signal_noise_ratio as psnr
 
     options = {}
-    if args.preset or args.bf16 or args.max_minutes:
+    if args.preset or args.bf16 or args.max_minutes or args.init_from:
+        if args.init_from and len(args.tasks) != 1:
+            raise SystemExit("sol5: --init-from continues one model: name one task with --tasks")
         options = {"preset": args.preset, "precision": "mixed_bfloat16" if args.bf16 else "float32",
-                   "max_minutes": args.max_minutes}
+                   "max_minutes": args.max_minutes, "init_from": args.init_from}
     out_dir = sol5_utils.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = experiments.held_out_examples()
@@ -208,7 +210,10 @@ def build_parser():
     train.add_argument("--bf16", action="store_true",
                        help="train in mixed bfloat16 (about 2x faster on CPUs with AVX512-BF16)")
     train.add_argument("--max-minutes", type=float, default=None,
-                       help="stop each model's training after this many minutes")
+                       help="train each model for this many minutes at most, the step size "
+                            "decaying over that time")
+    train.add_argument("--init-from", default=None, metavar="MODEL",
+                       help="continue training from this saved model (same task and preset)")
     train.add_argument("--preset", choices=["strong", "long"], default=None,
                        help="train a stronger recipe instead of the assignment's settings: strong "
                             "(under an hour per model on 2 CPU cores) or long (deeper and longer, "
@@ -251,7 +256,7 @@ def build_parser():
         "evaluate", parents=[common], help="compare our models with classical restorers on held-out images",
         description="Score the noisy/blurred input, classical methods (TV, wavelet, BM3D if the "
                     "optional bm3d package is installed; Wiener and Richardson-Lucy given the true "
-                    "kernel) and our trained models (outputs/TASK.keras, models/TASK_strong.keras) "
+                    "kernel) and our trained models (outputs/TASK.keras, models/TASK_long.keras) "
                     "on images never used for training. Prints a table, writes "
                     "results/evaluation.json and figures/evaluation_*.png.")
     evaluate.add_argument("--parts", nargs="+", choices=experiments.EVALUATION_PARTS,

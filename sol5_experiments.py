@@ -419,19 +419,28 @@ def _figure(cases, outputs, methods, pick, path, title, crop=(slice(None), slice
     return path
 
 
+#: Label of the shipped weights (``models/TASK_long.keras``) in the tables.
+SHIPPED_LABEL = "ours, long preset (shipped)"
+
+
 def default_models():
-    """Our trained models that exist: assignment settings (outputs/) and shipped presets (models/)."""
+    """Our trained models that exist: assignment settings (outputs/) and shipped weights (models/).
+
+    Returns ``{"denoise": {label: model}, "deblur": {...}, "superres": {scale: {label: model}}}``.
+    """
     import keras
     found = {"denoise": {}, "deblur": {}, "superres": {}}
     for task in ("denoise", "deblur"):
         for label, path in (("ours, assignment settings", sol5_utils.output_dir() / f"{task}.keras"),
-                            ("ours, strong preset", ROOT / "models" / f"{task}_strong.keras")):
+                            (SHIPPED_LABEL, ROOT / "models" / f"{task}_long.keras")):
             if path.is_file():
                 found[task][label] = keras.models.load_model(path, compile=False)
     for scale in SR_SCALES:
-        path = sol5_utils.output_dir() / f"superres-x{scale}.keras"
-        if path.is_file():
-            found["superres"][scale] = keras.models.load_model(path, compile=False)
+        for label, path in (("ours, assignment-sized", sol5_utils.output_dir() / f"superres-x{scale}.keras"),
+                            (SHIPPED_LABEL, ROOT / "models" / f"superres-x{scale}_long.keras")):
+            if path.is_file():
+                found["superres"].setdefault(scale, {})[label] = keras.models.load_model(
+                    path, compile=False)
     return found
 
 
@@ -490,7 +499,7 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
         report["deblur_fonts"] = font_generalisation_rows(models.get("deblur", {}))
     if "superres" in parts:
         report["superres"] = super_resolution_rows(models.get("superres", {}))
-        if 2 in models.get("superres", {}):
+        if models.get("superres", {}).get(2):
             super_resolution_figure(models["superres"][2], figure_dir / "evaluation_superres.png")
     _save_results(report, path)
     return report
@@ -590,19 +599,20 @@ def color_denoise_methods(models, cases):
 SR_SCALES = (2, 3)
 
 
-def super_resolution_figure(model, path, scale=2):
-    """Camera shrunk ``scale`` times: cubic-spline enlargement, ours, and the original (crops)."""
+def super_resolution_figure(models, path, scale=2):
+    """Camera shrunk ``scale`` times: cubic-spline enlargement, our models ``{label: model}``,
+    and the original (crops)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     clean = held_out_photos()["camera"]
     clean = clean[:clean.shape[0] // scale * scale, :clean.shape[1] // scale * scale]
     low = sol5.downscale(clean, scale)
-    panels = [("cubic-spline enlargement", sol5.enlarge(low, clean.shape)),
-              ("ours (assignment-sized)", sol5.super_resolve_image(low, model, scale)),
-              ("original", clean)]
+    panels = ([("cubic-spline enlargement", sol5.enlarge(low, clean.shape))]
+              + [(label, sol5.super_resolve_image(low, model, scale)) for label, model in models.items()]
+              + [("original", clean)])
     crop = (slice(60, 316), slice(150, 406))
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.8))
     for ax, (name, image) in zip(axes, panels):
         score = "" if name == "original" else f"\n{psnr_ssim(clean, image)[0]:.2f} dB (whole image)"
         ax.imshow(image[crop], cmap="gray", vmin=0, vmax=1)
@@ -625,9 +635,9 @@ def super_resolution_rows(models):
     photos = list(held_out_photos().values())
     for scale in SR_SCALES:
         methods = {"cubic-spline enlargement": lambda low, shape, s=scale: sol5.enlarge(low, shape)}
-        if scale in models:
-            methods["ours, assignment-sized"] = (
-                lambda low, shape, s=scale: sol5.super_resolve_image(low, models[s], s))
+        for label, model in models.get(scale, {}).items():
+            methods[label] = (lambda low, shape, s=scale, model=model:
+                              sol5.super_resolve_image(low, model, s))
         for name, method in methods.items():
             scores, seconds = [], []
             for clean in photos:

@@ -140,3 +140,37 @@ def test_time_budget_stops_training_and_decays_the_step_size(small_images):
                                callbacks=[budget])
     assert len(history.history["loss"]) == 1
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("task", ["denoise", "deblur", "superres"])
+def test_shipped_weights_are_the_long_preset_network(task):
+    import pathlib
+    name = "superres-x2" if task == "superres" else task
+    model = keras.models.load_model(pathlib.Path(sol5.__file__).parent / "models" / f"{name}_long.keras",
+                                    compile=False)
+    recipe = sol5.PRESETS[task]["long"]
+    assert conv_filters(model) == [recipe.channels] * (1 + 2 * recipe.num_res_blocks) + [1]
+    assert not model.compiled  # saved without optimizer state
+
+
+def test_shipped_denoiser_removes_noise():
+    import pathlib
+    import skimage.data
+    model = keras.models.load_model(pathlib.Path(sol5.__file__).parent / "models" / "denoise_long.keras",
+                                    compile=False)
+    clean = skimage.data.camera()[100:228, 100:228] / 255.0
+    noisy = sol5.add_gaussian_noise(clean, 0.1, 0.1)
+    error_before = np.mean((noisy - clean) ** 2)
+    assert np.mean((sol5.restore_image(noisy, model) - clean) ** 2) < error_before / 4  # > 6 dB
+
+
+def test_training_can_continue_from_saved_weights(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(sol5, "train_model", lambda model, *args, **kwargs: seen.update(
+        weights=[w.copy() for w in model.get_weights()], rate=kwargs["learning_rate"]))
+    start = sol5.build_nn_model(16, 16, 32, 1)
+    start.save(tmp_path / "start.keras")
+    sol5.learn_deblurring_model(num_res_blocks=1, quick_mode=True, init_from=tmp_path / "start.keras")
+    for got, expected in zip(seen["weights"], start.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    assert float(seen["rate"](0)) == pytest.approx(sol5.CONTINUE_RATE)  # a decay from there
