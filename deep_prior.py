@@ -29,9 +29,15 @@ DIP_INPUT_JITTER = 1 / 30  # std of the fresh Gaussian perturbation of the input
 DIP_LEARNING_RATE = 0.01
 DIP_EMA = 0.99            # weight of the old average in the running mean of the outputs
 DIP_CHUNK = 10            # steps run per call of the compiled graph
-DIP_MAX_STEPS = 300       # cap (about 3-5 s on 2 CPU cores) when the stopping rule never fires
-DIP_MIN_STEPS = 100       # never stop before this (the first outputs are nearly flat)
-DIP_STOP_FACTOR = 0.9     # stop once MSE(output, input) <= factor * estimated noise variance
+DIP_MAX_STEPS = 500       # cap, reached only on fine texture (about 5 s on 2 CPU cores)
+DIP_MIN_STEPS = 30        # never stop before this (the first outputs are nearly flat)
+# Stopping rule, on the ratio r = MSE(running mean, input) / estimated noise variance, checked
+# every DIP_CHUNK steps: stop at the knee (r <= DIP_KNEE_RATIO and r fell by at most
+# DIP_KNEE_DROP over the last DIP_KNEE_STEPS steps), or once r <= DIP_STOP_RATIO.
+DIP_KNEE_RATIO = 1.1      # the knee only counts this close to the noise level
+DIP_KNEE_DROP = 0.02      # r still falling faster than this means texture is being fitted
+DIP_KNEE_STEPS = 20       # span (a multiple of DIP_CHUNK) over which the drop is measured
+DIP_STOP_RATIO = 0.85     # stop here in any case (later, the fit mostly reproduces noise)
 DIP_QUANT_VAR = 1.0 / (12 * 255 ** 2)  # variance of rounding to 8 bits (floor of the estimate)
 DIP_NOISE_PATCH = 6       # side of the patches of the principal-component noise estimate
 DIP_CW_PATCH = 8          # side of the patches of the collaborative Wiener pass
@@ -308,24 +314,42 @@ def _pad_and_mask(image):
     return target, mask
 
 
+def _should_stop(ratios, lag):
+    """The stopping rule, given the ratios r (MSE of the running mean over the estimated
+    noise variance) seen so far, one per chunk, and the knee's span ``lag`` in chunks.
+
+    >>> _should_stop([1.3, 1.2, 1.1], 2), _should_stop([1.11, 1.1, 1.1], 2)
+    (False, True)
+    >>> _should_stop([0.95, 0.9, 0.84], 2)
+    True
+    """
+    ratio = ratios[-1]
+    if ratio <= DIP_STOP_RATIO:
+        return True
+    return len(ratios) > lag and ratio <= DIP_KNEE_RATIO and \
+        ratios[-1 - lag] - ratio <= DIP_KNEE_DROP
+
+
 def _fit_network(image, noise_var, seed, max_steps, verbose, history):
     """Run the early-stopped fit; return the running mean of the network's outputs."""
     height, width = image.shape
     target, mask = _pad_and_mask(image)
     fitter = _fitter_for(*target.shape)
     fitter.reset(target, mask, np.random.default_rng(seed))
-    done = 0
+    done, ratios = 0, []
+    lag = DIP_KNEE_STEPS // DIP_CHUNK
     while done < max_steps:
         steps = min(DIP_CHUNK, max_steps - done)
         loss, ema_mse, ema = fitter.run(tf.constant(steps, tf.int32))
         done += steps
         loss, ema_mse = float(loss), float(ema_mse)
+        ratios.append(ema_mse / noise_var)
         if history is not None:
             history.append((done, loss, ema_mse, ema.numpy()[:height, :width].astype(np.float64)))
         if verbose:
             print(f"step {done}: loss {loss:.5f}, mean-output loss {ema_mse:.5f}, "
                   f"noise variance {noise_var:.5f}")
-        if done >= DIP_MIN_STEPS and ema_mse <= DIP_STOP_FACTOR * noise_var:
+        if done >= DIP_MIN_STEPS and _should_stop(ratios, lag):
             break
     return ema.numpy()[:height, :width].astype(np.float64)
 
