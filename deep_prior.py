@@ -1,11 +1,16 @@
 """Deep Image Prior machinery behind ``sol5.deep_prior_restore_image`` (section 8).
 
-An hourglass network with thin skip connections, drawn afresh for every image, is fitted to
-the corrupted image by Adam with a jittered random input; the running mean of its outputs is
-the estimate, the fit stops when that mean is as close to the input as the noise allows, and a
-local Wiener gain returns the part of the residual that is more than noise.  Written in plain
-TensorFlow (the assignment allows it for the bonus): the per-operation overhead of Keras
-layers doubled the step time on 2 CPU cores.
+The noise level is estimated from the image itself (principal components of
+its patches).  An hourglass network with thin skip connections, drawn afresh
+for every image, is fitted to the corrupted image by Adam with a jittered
+random input; the running mean of its outputs is the network's estimate, and
+the fit stops at the knee of that mean's distance to the input, close to the
+noise level.  That estimate then guides a collaborative Wiener pass (BM3D's
+second stage: similar patches grouped, shrunk in a 3-D transform domain by
+the estimate's Wiener gain, averaged back).  Blind: no clean image and no true
+sigma are used.  Written in plain TensorFlow (the assignment allows it for the
+bonus): the per-operation overhead of Keras layers doubled the step time on 2
+CPU cores.
 
 Nothing here is graded; ``sol5.deep_prior_restore_image`` validates its input and calls
 :func:`fit_and_restore`.
