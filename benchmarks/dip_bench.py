@@ -122,18 +122,19 @@ def run_set(title, crops, verbose):
     """Print the table of one crop set."""
     rng = np.random.default_rng(NOISE_SEED)
     print(f"\n{title}: {len(crops)} crops of {CROP}x{CROP}")
-    print(f"{'sigma':>5} | {'DIP mean':>8} {'worst':>6} {'s/img':>5} {'worst crop':>26} | "
+    print(f"{'sigma':>5} | {'DIP mean':>8} {'worst':>6} {'s/img':>5} {'steps':>5} {'worst crop':>26} | "
           f"{'DIP net':>7} | {'TV mean':>7} {'worst':>6} {'weight':>6} | "
           f"{'BM3D mean':>9} {'worst':>6} {'s/img':>5} | {'sigma est':>13}")
     for sigma in SIGMAS:
         noisy = [add_noise(clean, sigma, rng) for _, clean in crops]
-        dip, dip_net, seconds, estimates = [], [], [], []
+        dip, dip_net, seconds, estimates, steps = [], [], [], [], []
         for (_, clean), n in zip(crops, noisy):
             details = {}
             restored, spent = _timed(deep_prior.fit_and_restore, n, details=details)
             dip.append(psnr_gain(clean, restored, n))
             dip_net.append(psnr_gain(clean, details["network"], n))
             estimates.append(details["sigma"])
+            steps.append(details["steps"])
             seconds.append(spent)
         tv, weight = oracle_tv(crops, noisy)
         if bm3d is not None:
@@ -146,13 +147,14 @@ def run_set(title, crops, verbose):
             ref_text = f"{'(bm3d not installed)':>22}"
         worst = int(np.argmin(dip))
         print(f"{sigma:>5.2f} | {np.mean(dip):>8.2f} {dip[worst]:>6.2f} {np.median(seconds):>5.2f} "
+              f"{np.median(steps):>5.0f} "
               f"{crops[worst][0]:>26} | {np.mean(dip_net):>7.2f} | {np.mean(tv):>7.2f} "
               f"{np.min(tv):>6.2f} {weight:>6.3f} | {ref_text} | "
               f"{np.min(estimates):.3f}-{np.max(estimates):.3f}", flush=True)
         if verbose:
-            for (label, _), g, g_net, t, e in zip(crops, dip, dip_net, tv, estimates):
+            for (label, _), g, g_net, t, e, n in zip(crops, dip, dip_net, tv, estimates, steps):
                 print(f"      {label:>28}: DIP {g:6.2f}  net {g_net:6.2f}  TV {t:6.2f}  "
-                      f"sigma est {e:.4f}")
+                      f"sigma est {e:.4f}  steps {n}")
 
 
 def main():
@@ -173,7 +175,7 @@ def main():
           f"trace + one restoration): {warm_up:.2f} s")
     print("gains are dB of PSNR over the noisy input; DIP net = the network's estimate before the "
           "collaborative Wiener pass; TV weight = oracle, best mean gain over the crops shown; "
-          "sigma est = range of DIP's blind noise estimates")
+          "sigma est = range of DIP's blind noise estimates; s/img and steps: medians")
     if args.set in ("tune", "both"):
         run_set("TUNE set (constants chosen on these)", crops_of(TUNE_SET, args.quick),
                 args.verbose)
