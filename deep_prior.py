@@ -50,6 +50,7 @@ DIP_CW_STEP = 3           # distance between its reference patches
 DIP_CW_SEARCH = 12        # its patches are matched within +-this many pixels
 DIP_CW_GROUP = 16         # most patches per group (a power of 2)
 DIP_CW_KAISER = 2.0       # beta of the Kaiser window its overlapping patches are averaged with
+DIP_CW_BATCH = 2048       # groups filtered at once (bounds its memory on large images)
 
 
 def _param_shapes():
@@ -286,26 +287,39 @@ def _collaborative_wiener(noisy, pilot, sigma):
     available = min(DIP_CW_SEARCH + 1, height - patch + 1) * min(DIP_CW_SEARCH + 1, width - patch + 1)
     group = 2 ** int(np.log2(min(DIP_CW_GROUP, available)))
     rows, cols = _match(pilot, patch, DIP_CW_STEP, DIP_CW_SEARCH, group)
+    total, norm = np.zeros(height * width), np.zeros(height * width)
+    for first in range(0, len(rows), DIP_CW_BATCH):   # bounded memory on large images
+        chunk = slice(first, first + DIP_CW_BATCH)
+        _wiener_groups(noisy, pilot, rows[chunk], cols[chunk], sigma, total, norm)
+    return (total / norm).reshape(height, width)
+
+
+def _wiener_groups(noisy, pilot, rows, cols, sigma, total, norm):
+    """Filter the groups whose patches start at ``rows``, ``cols`` (each of shape (references,
+    group)) and add their weighted pixels to ``total`` and their weights to ``norm`` (both
+    flat, one entry per pixel)."""
+    patch, width = DIP_CW_PATCH, noisy.shape[1]
     pilot_groups = sliding_window_view(pilot, (patch, patch))[rows, cols]
     noisy_groups = sliding_window_view(noisy, (patch, patch))[rows, cols]
-    dct, haar = _dct_matrix(patch), _haar_matrix(group)
+    dct, haar = _dct_matrix(patch), _haar_matrix(rows.shape[1])
+
+    def across(matrix, groups):   # ``matrix`` applied along the group axis
+        return (matrix @ groups.reshape(len(groups), len(matrix), -1)).reshape(groups.shape)
 
     def forward(groups):
-        return np.einsum("hg,ij,rgjk,lk->rhil", haar, dct, groups, dct, optimize=True)
+        return across(haar, dct @ groups @ dct.T)
 
     coefficients = forward(pilot_groups)
     gain = coefficients ** 2 / (coefficients ** 2 + sigma ** 2)
-    filtered = np.einsum("hg,ji,rhjk,kl->rgil", haar, dct, gain * forward(noisy_groups), dct,
-                         optimize=True)
+    filtered = dct.T @ across(haar.T, gain * forward(noisy_groups)) @ dct
     window = np.outer(np.kaiser(patch, DIP_CW_KAISER), np.kaiser(patch, DIP_CW_KAISER))
     weights = window / (sigma ** 2 * np.sum(gain ** 2, axis=(1, 2, 3)) + 1e-12)[:, None, None, None]
     weights = np.broadcast_to(weights, filtered.shape)
     offsets = np.arange(patch)
     index = ((rows[:, :, None, None] + offsets[:, None]) * width
              + cols[:, :, None, None] + offsets[None, :]).ravel()
-    total = np.bincount(index, (weights * filtered).ravel(), minlength=height * width)
-    norm = np.bincount(index, weights.ravel(), minlength=height * width)
-    return (total / norm).reshape(height, width)
+    total += np.bincount(index, (weights * filtered).ravel(), minlength=total.size)
+    norm += np.bincount(index, weights.ravel(), minlength=norm.size)
 
 
 def _pad_and_mask(image):
