@@ -793,7 +793,7 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
         states of numpy, TensorFlow and Keras are neither used nor changed.
     max_steps : int, optional
         Upper bound on the number of Adam steps (default ``deep_prior.DIP_MAX_STEPS``,
-        400, about 4.3 seconds for 64x64 on two CPU cores).  Only texture
+        400, about 4 seconds for 64x64 on two CPU cores).  Only texture
         at low noise runs that long; smooth images stop after a few dozen.
     verbose : bool, optional
         Print the progress of the fit every ``deep_prior.DIP_CHUNK`` steps.

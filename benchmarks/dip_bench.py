@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/dip_bench.py            # both crop sets, about 10 minutes on 2 cores
-    python benchmarks/dip_bench.py --quick    # a third of the crops, about 4 minutes
+    python benchmarks/dip_bench.py --quick    # one crop per photo (7 + 6), about 4 minutes
 
 Two disjoint sets of 64x64 grayscale crops are used, each at sigma 0.05, 0.1
 and 0.2 (noise added as in the assignment:
