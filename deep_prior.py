@@ -284,7 +284,8 @@ def _collaborative_wiener(noisy, pilot, sigma):
     if min(height, width) < patch:
         return pilot
     # candidates of the worst-placed (corner) reference
-    available = min(DIP_CW_SEARCH + 1, height - patch + 1) * min(DIP_CW_SEARCH + 1, width - patch + 1)
+    available = (min(DIP_CW_SEARCH + 1, height - patch + 1)
+                 * min(DIP_CW_SEARCH + 1, width - patch + 1))
     group = 2 ** int(np.log2(min(DIP_CW_GROUP, available)))
     rows, cols = _match(pilot, patch, DIP_CW_STEP, DIP_CW_SEARCH, group)
     total, norm = np.zeros(height * width), np.zeros(height * width)

@@ -122,7 +122,8 @@ def run_set(title, crops, verbose):
     """Print the table of one crop set."""
     rng = np.random.default_rng(NOISE_SEED)
     print(f"\n{title}: {len(crops)} crops of {CROP}x{CROP}")
-    print(f"{'sigma':>5} | {'DIP mean':>8} {'worst':>6} {'s/img':>5} {'steps':>5} {'worst crop':>26} | "
+    print(f"{'sigma':>5} | {'DIP mean':>8} {'worst':>6} {'s/img':>5} {'steps':>5} "
+          f"{'worst crop':>26} | "
           f"{'DIP net':>7} | {'TV mean':>7} {'worst':>6} {'weight':>6} | "
           f"{'BM3D mean':>9} {'worst':>6} {'s/img':>5} | {'sigma est':>13}")
     for sigma in SIGMAS:
