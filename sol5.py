@@ -911,19 +911,23 @@ def super_resolve_image(low_res_image, base_model, scale=2):
 def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose=False):
     """Restore a noisy grayscale image with a Deep Image Prior.
 
-    Nothing is learned from other images.  A freshly drawn hourglass network
-    (an encoder-decoder with thin skip connections at every scale) turns a
-    fixed random tensor into an image and is fitted to the corrupted image by
-    Adam, with a small new random perturbation of the input at every step; the
-    result is the running (exponential) mean of the network's outputs.  Such
-    a network reproduces the image's structure before its noise, so the fit
-    is stopped early: as soon as the running mean is as close to the
-    corrupted image as the noise alone would allow, i.e. its mean squared
-    difference falls below ``deep_prior.DIP_STOP_FACTOR`` (0.9) times the noise variance
-    estimated from the image itself (median absolute diagonal wavelet
-    detail), but never before ``deep_prior.DIP_MIN_STEPS`` (100) steps.  Fine texture
-    that the network had not reached yet is then partly returned from the
-    residual by a local Wiener gain.
+    Nothing is learned from other images, and the method is blind: it uses
+    neither a clean image nor the true noise level.  The noise level is
+    estimated from the image itself (from the smallest principal components
+    of its patches).  A freshly drawn hourglass network (an encoder-decoder
+    with thin skip connections at every scale) turns a fixed random tensor
+    into an image and is fitted to the corrupted image by Adam, with a small
+    new random perturbation of the input at every step; its estimate is the
+    running (exponential) mean of its outputs.  Such a network reproduces the
+    image's structure before its noise, so the fit is stopped early: at the
+    knee of the running mean's distance to the corrupted image, once that
+    mean squared difference is within ``deep_prior.DIP_KNEE_RATIO`` (1.1)
+    times the estimated noise variance and has stopped falling, or in any
+    case once it is down to ``deep_prior.DIP_STOP_RATIO`` (0.85) times it.
+    The network's estimate then guides a collaborative Wiener pass (the
+    second stage of BM3D): similar 8x8 patches are grouped, the corrupted
+    image's groups are shrunk in a 3-D transform domain by the estimate's
+    Wiener gain for the estimated noise level, and put back.
 
     Parameters
     ----------
@@ -940,8 +944,8 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
         states of numpy, TensorFlow and Keras are neither used nor changed.
     max_steps : int, optional
         Upper bound on the number of Adam steps (default ``deep_prior.DIP_MAX_STEPS``,
-        300, about 3 to 5 seconds for 64x64 on two CPU cores).  Smooth or
-        very noisy images usually stop earlier.
+        400, about 4 seconds for 64x64 on two CPU cores).  Only texture
+        at low noise runs that long; smooth images stop after a few dozen.
     verbose : bool, optional
         Print the progress of the fit every ``deep_prior.DIP_CHUNK`` steps.
 
