@@ -38,7 +38,6 @@ API changes since 2020
   its layers (and so its weights).
 """
 
-import collections
 import math
 import os
 import sys
@@ -50,7 +49,7 @@ import scipy.ndimage
 import sol5_utils
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-tf = sol5_utils.import_tensorflow_quietly()  # None on another Keras backend
+sol5_utils.import_tensorflow_quietly()
 import keras  # noqa: E402
 from keras.layers import Activation, Add, Conv2D, Input  # noqa: E402
 from keras.models import Model  # noqa: E402
@@ -354,9 +353,8 @@ def train_model(model, images, corruption_func, batch_size,
 # 6  Image restoration of complete images
 # ==========================================================================
 
-#: Per base model, one model of any input size that shares its layers, and how it is run.
+#: Per base model, one model of any input size that shares its layers.
 _ANY_SIZE_MODELS = weakref.WeakKeyDictionary()
-_Runner = collections.namedtuple("_Runner", "model eager graph radius")
 
 
 def model_for_any_size(base_model):
@@ -372,28 +370,14 @@ def model_for_any_size(base_model):
     >>> model_for_any_size(build_nn_model(24, 24, 8, 1)).input_shape
     (None, None, None, 1)
     """
-    return _runner(base_model).model
-
-
-def _runner(base_model):
-    runner = _ANY_SIZE_MODELS.get(base_model)
-    if runner is None:
-        any_size = base_model
-        if tuple(base_model.input_shape[1:3]) != (None, None):
-            any_size = keras.models.clone_model(
-                base_model, input_tensors=Input(shape=(None, None, 1)),
-                clone_function=lambda layer: layer)
-        try:
-            radius = tiling.receptive_radius(any_size)
-        except ValueError as exc:  # strided layers: whole-image calls only
-            sol5_utils.warn_once(f"restoring whole images in one call: {exc}")
-            radius = None
-        graph = None
-        if keras.backend.backend() == "tensorflow":
-            graph = tf.function(lambda batch: any_size(batch, training=False), reduce_retracing=True)
-        runner = _Runner(any_size, lambda batch: any_size(batch, training=False), graph, radius)
-        _ANY_SIZE_MODELS[base_model] = runner
-    return runner
+    if tuple(base_model.input_shape[1:3]) == (None, None):
+        return base_model
+    any_size = _ANY_SIZE_MODELS.get(base_model)
+    if any_size is None:
+        any_size = keras.models.clone_model(base_model, input_tensors=Input(shape=(None, None, 1)),
+                                            clone_function=lambda layer: layer)
+        _ANY_SIZE_MODELS[base_model] = any_size
+    return any_size
 
 
 def restore_image(corrupted_image, base_model):
@@ -436,15 +420,13 @@ def restore_image(corrupted_image, base_model):
 
 def _restore_channel(channel, base_model, window=None, progress=None):
     """The network on one 2-D channel in [0, 1] (any real dtype); float32 in [0, 1] out."""
-    runner = _runner(base_model)
-    window = window or tiling.WINDOW
+    network = tiling.network_runner(model_for_any_size(base_model))
     shifted = channel.astype(np.float32)
     shifted -= 0.5
-    if runner.radius is None:  # strided layers: one whole-image call
+    window = window or tiling.WINDOW
+    if network.radius is None:  # strided layers: one whole-image call
         window = max(shifted.shape)
-    # one traced graph serves every window size (faster than eager calls, and leaner)
-    run = runner.graph or runner.eager
-    restored = tiling.restore_tiled(shifted, run, runner.radius or 0, window, progress)
+    restored = tiling.restore_tiled(shifted, network.run, network.radius or 0, window, progress)
     restored += 0.5
     return np.clip(restored, 0.0, 1.0, out=restored)
 
@@ -499,9 +481,9 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
     restored = np.empty(image.shape, out_dtype)
     colours = 1 if image.shape[-1] <= 2 else 3
     if progress is not None:
-        runner = _runner(base_model)
-        progress.target = colours * (tiling.window_count(image.shape[:2], runner.radius)
-                                     if runner.radius is not None else 1)
+        radius = tiling.network_runner(model_for_any_size(base_model)).radius
+        progress.target = colours * (1 if radius is None else
+                                     tiling.window_count(image.shape[:2], radius))
     for c in range(image.shape[-1]):
         channel = as_gray_image(image[..., c], "corrupted_image")
         if c < colours:

@@ -339,7 +339,7 @@ def _save_gray(path, image):
     iio.imwrite(path, skimage.util.img_as_ubyte(np.clip(image, 0, 1)))
 
 
-def _build_once(folder, build):
+def build_once(folder, build):
     """Run ``build(tmp_folder)`` unless ``folder`` is complete (holds ``.complete``).
 
     The data is built in a private temporary folder and moved into place by an atomic rename.
@@ -395,7 +395,7 @@ def fallback_photos_dir():
                     _save_gray(tmp / f"{name}{suffix}_{round(100 * scale)}.png", scaled)
                     count += 1
         return count
-    return _build_once(cache_dir() / f"photos-{PHOTO_CACHE_VERSION}", build)
+    return build_once(cache_dir() / f"photos-{PHOTO_CACHE_VERSION}", build)
 
 
 def fallback_text_dir():
@@ -409,7 +409,7 @@ def fallback_text_dir():
             sub = "heldout" if i < N_TEXT_HELD_OUT else "train"
             _save_gray(tmp / sub / f"page_{i:04d}_{family}.png", render_page(rng, family))
         return N_TEXT_PAGES
-    return _build_once(cache_dir() / f"text-{TEXT_CACHE_VERSION}", build)
+    return build_once(cache_dir() / f"text-{TEXT_CACHE_VERSION}", build)
 
 
 def page_family(path):

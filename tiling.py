@@ -10,7 +10,9 @@ denoiser) and the memory that of one window.
 The radius is read from the model's layers, so a deeper model than ours gets a wider overlap.
 """
 
+import collections
 import math
+import weakref
 
 import numpy as np
 
@@ -21,6 +23,34 @@ import keras  # noqa: E402
 
 #: Side of the square windows the network sees (pixels); smaller images go through in one call.
 WINDOW = 448
+
+#: How a network of any input size is run: ``run(batch)`` and its receptive radius (None when
+#: it cannot be tiled).
+NetworkRunner = collections.namedtuple("NetworkRunner", "run radius")
+_RUNNERS = weakref.WeakKeyDictionary()
+
+
+def network_runner(model):
+    """``model`` (any input size) wrapped for :func:`restore_tiled`, kept once per model.
+
+    On the TensorFlow backend it runs through one ``tf.function`` with ``reduce_retracing``, so
+    windows of every size share a traced graph after the second size: faster and leaner than
+    eager calls, without ``predict``'s retracing for every new model.  A model with strided
+    layers gets ``radius=None`` and a warning: it can only be run on the whole image.
+    """
+    runner = _RUNNERS.get(model)
+    if runner is None:
+        try:
+            radius = receptive_radius(model)
+        except ValueError as exc:
+            sol5_utils.warn_once(f"restoring whole images in one call: {exc}")
+            radius = None
+        if keras.backend.backend() == "tensorflow":
+            run = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+        else:
+            run = lambda batch: model(batch, training=False)  # noqa: E731
+        runner = _RUNNERS[model] = NetworkRunner(run, radius)
+    return runner
 
 
 def receptive_radius(model):
