@@ -99,8 +99,8 @@ def corrupt_windows(images, crop_origins, crop_shapes, patch_offsets, window_for
 
 
 def random_symmetries(windows):
-    """Each window of ``(n, h, w)`` flipped up-down, left-right and (if square) transposed, each
-    with probability 1/2: a uniform draw from the square's 8 symmetries.
+    """Flip each window of ``(n, h, w)`` up-down, left-right and (if square) transpose it, each
+    with probability 1/2 (a uniform draw from the square's 8 symmetries), in place.
 
     Examples
     --------
@@ -109,10 +109,10 @@ def random_symmetries(windows):
     [0.0, 1.0, 2.0, 3.0]
     """
     flips = np.random.random_sample((3, len(windows))) < 0.5
-    windows = np.where(flips[0][:, None, None], windows[:, ::-1, :], windows)
-    windows = np.where(flips[1][:, None, None], windows[:, :, ::-1], windows)
+    windows[flips[0]] = windows[flips[0], ::-1, :]
+    windows[flips[1]] = windows[flips[1], :, ::-1]
     if windows.shape[1] == windows.shape[2]:
-        windows = np.where(flips[2][:, None, None], windows.transpose(0, 2, 1), windows)
+        windows[flips[2]] = windows[flips[2]].transpose(0, 2, 1)
     return windows
 
 

@@ -258,3 +258,12 @@ def test_fit_feed_continues_one_stream_across_iterators():
 def test_window_form_needs_a_whole_margin(margin):
     with pytest.raises(ValueError, match="margin"):
         sol5.with_window_form(margin, lambda windows: windows)
+
+
+def test_random_symmetries_draw_all_eight_evenly():
+    window = np.arange(9.0).reshape(1, 3, 3)
+    np.random.seed(0)
+    seen = [tuple(batched_corruption.random_symmetries(np.repeat(window, 4000, 0)).reshape(4000, 9)[i])
+            for i in range(4000)]
+    counts = np.unique(np.array(seen), axis=0, return_counts=True)[1]
+    assert len(counts) == 8 and counts.min() > 400  # about 500 each
