@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/scaling.py            # 0.25, 1, 6 and 24 megapixels, 3 rounds
     python benchmarks/scaling.py --quick    # 0.25 and 1 megapixel, 1 round
+    python benchmarks/scaling.py --sizes 100 --rounds 1   # one 100-megapixel image, tiled
 
 Every measurement runs in a fresh process, so its peak resident memory (``ru_maxrss``, the whole
 process: Python, TensorFlow, the image and the result) is its own.  The network is the
@@ -12,7 +13,7 @@ restore does not depend on the weights' values.  The whole-image call (windows a
 image) is measured only up to ``--untiled-max-mp`` (6) megapixels; larger whole-image calls are
 not attempted.  Sizes are measured in rotating order, each round once, and the table gives medians;
 the time per megapixel of the largest size is compared with the best at any smaller size.
-Writes ``results/scaling.json`` and ``figures/scaling.png``.
+With the default sizes it writes ``results/scaling.json`` and ``figures/scaling.png``.
 """
 
 import argparse
@@ -24,7 +25,9 @@ import sys
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SIZES = {0.25: (500, 500), 1: (1000, 1000), 6: (2000, 3000), 24: (4000, 6000)}
+SIZES = {0.25: (500, 500), 1: (1000, 1000), 6: (2000, 3000), 24: (4000, 6000),
+         100: (10000, 10000)}
+DEFAULT_SIZES = (0.25, 1, 6, 24)
 
 CHILD = """
 import json, resource, sys, time
@@ -63,10 +66,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="0.25 and 1 MP, one round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sizes", type=float, nargs="+", default=DEFAULT_SIZES,
+                        choices=sorted(SIZES), help="megapixels to measure (default 0.25 1 6 24)")
     parser.add_argument("--untiled-max-mp", type=float, default=6.0,
                         help="largest size measured as one whole-image call (default 6)")
     args = parser.parse_args()
-    sizes = {mp: shape for mp, shape in SIZES.items() if not args.quick or mp <= 1}
+    sizes = {mp: SIZES[mp] for mp in sorted(args.sizes) if not args.quick or mp <= 1}
     rounds = 1 if args.quick else args.rounds
     cases = [(mp, True) for mp in sizes] + [(mp, False) for mp in sizes if mp <= args.untiled_max_mp]
     runs = {case: [] for case in cases}
@@ -102,7 +107,7 @@ def main():
         print(f"\ntime per MP at {largest['megapixels']:.2f} MP / best at any smaller size: "
               f"{ratio:.3f}")
     report = {"rows": rows, "rounds": rounds}
-    if not args.quick:
+    if not args.quick and tuple(sorted(args.sizes)) == DEFAULT_SIZES:
         (ROOT / "results").mkdir(exist_ok=True)
         (ROOT / "results" / "scaling.json").write_text(json.dumps(report, indent=1))
         plot(rows, ROOT / "figures" / "scaling.png")
