@@ -199,7 +199,8 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
-        "train", parents=[common], help="train both models at the assignment's settings and restore held-out examples",
+        "train", parents=[common],
+        help="train both models at the assignment's settings and restore held-out examples",
         description="Train the denoising and deblurring models (assignment settings), save them "
                     "as outputs/denoise.keras and outputs/deblur.keras, restore one "
                     "held-out image per task and save outputs/restoration_examples.png.")
@@ -221,7 +222,8 @@ def build_parser():
     train.set_defaults(func=_cmd_train)
 
     restore = commands.add_parser(
-        "restore", parents=[common], help="restore an image file, or a folder of images, with a saved model",
+        "restore", parents=[common],
+        help="restore an image file, or a folder of images, with a saved model",
         description="Restore INPUT (a file, or every image in a folder) with a trained model and "
                     "write OUTPUT (a file, or a folder) in the same layout and bit depth: gray "
                     "stays gray, colour is restored channel by channel, alpha is kept, 16-bit "
@@ -240,7 +242,8 @@ def build_parser():
     restore.set_defaults(func=_cmd_restore)
 
     depth = commands.add_parser(
-        "depth-study", parents=[common], help="section 7.3: validation MSE against depth 1-5, plots and figure",
+        "depth-study", parents=[common],
+        help="section 7.3: validation MSE against depth 1-5, plots and figure",
         description="Train each task at the assignment's settings for 1 to 5 residual blocks and "
                     "several seeds, append every run to results/depth_study.json (runs already "
                     "there are skipped), then draw depth_plot_denoise.png, depth_plot_deblur.png "
@@ -253,7 +256,8 @@ def build_parser():
     depth.set_defaults(func=_cmd_depth_study)
 
     evaluate = commands.add_parser(
-        "evaluate", parents=[common], help="compare our models with classical restorers on held-out images",
+        "evaluate", parents=[common],
+        help="compare our models with classical restorers on held-out images",
         description="Score the noisy/blurred input, classical methods (TV, wavelet, BM3D if the "
                     "optional bm3d package is installed; Wiener and Richardson-Lucy given the true "
                     "kernel) and our trained models (outputs/TASK.keras, models/TASK_long.keras) "

@@ -313,6 +313,15 @@ def best_parameter(cases, restore, grid):
     return grid[int(np.argmax(scores))]
 
 
+def best_per_sigma(cases, restore, grid, key):
+    """Store in every case, under ``key``, the grid value that is best over the cases of its sigma."""
+    for sigma in {c["level"] for c in cases}:
+        at_sigma = [c for c in cases if c["level"] == sigma]
+        best = best_parameter(at_sigma, restore, grid)
+        for c in at_sigma:
+            c[key] = best
+
+
 def denoise_methods(models, cases):
     """Name -> restore(case) for the classical denoisers, BM3D if installed, and our models."""
     import skimage.restoration as restoration
@@ -324,11 +333,8 @@ def denoise_methods(models, cases):
     def wavelet(case, factor):
         return restoration.denoise_wavelet(case["corrupted"], sigma=factor * case["level"],
                                            method="BayesShrink", mode="soft", rescale_sigma=True)
-    for sigma in EVAL_SIGMAS:  # best parameter per sigma, over the held-out photos
-        at_sigma = [c for c in cases if c["level"] == sigma]
-        for c in at_sigma:
-            c["tv_weight"] = best_parameter(at_sigma, tv, TV_WEIGHTS)
-            c["wavelet_factor"] = best_parameter(at_sigma, wavelet, WAVELET_SIGMA_FACTORS)
+    best_per_sigma(cases, tv, TV_WEIGHTS, "tv_weight")
+    best_per_sigma(cases, wavelet, WAVELET_SIGMA_FACTORS, "wavelet_factor")
     methods["TV (best weight)"] = lambda case: tv(case, case["tv_weight"])
     methods["wavelet (true sigma, best factor)"] = lambda case: wavelet(case, case["wavelet_factor"])
     try:
@@ -488,8 +494,8 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
     if "deblur" in parts:
         cases = deblur_cases()
         methods = deblur_methods(models.get("deblur", {}), cases)
-        group = lambda case: "rendered" if case["image"].startswith("render:") else case["image"]  # noqa: E731
-        rows, outputs = score_methods(methods, cases, group=group)
+        rows, outputs = score_methods(methods, cases, group=lambda case: (
+            "rendered" if case["image"].startswith("render:") else case["image"]))
         report["deblur"] = [dict(r, level="all") for r in _pool_levels(rows)]
         _figure(cases, outputs, methods,
                 lambda cs: next(c for c in cs if c["image"] == "page" and c["level"] == 135),
@@ -577,11 +583,7 @@ def color_denoise_methods(models, cases):
 
     def tv(case, weight):
         return restoration.denoise_tv_chambolle(case["corrupted"], weight=weight, channel_axis=-1)
-    for sigma in EVAL_SIGMAS:
-        at_sigma = [c for c in cases if c["level"] == sigma]
-        weight = best_parameter(at_sigma, tv, TV_WEIGHTS)
-        for c in at_sigma:
-            c["tv_weight"] = weight
+    best_per_sigma(cases, tv, TV_WEIGHTS, "tv_weight")
     methods["TV, colour (best weight)"] = lambda case: tv(case, case["tv_weight"])
     try:
         import bm3d

@@ -422,7 +422,8 @@ def page_family(path):
 FONT_FAMILIES = {
     "dejavu": [
         dict(roman="DejaVuSans", bold="DejaVuSans-Bold", italic="DejaVuSans-Oblique", mono="DejaVuSansMono"),
-        dict(roman="DejaVuSerif", bold="DejaVuSerif-Bold", italic="DejaVuSerif-Italic", mono="DejaVuSansMono"),
+        dict(roman="DejaVuSerif", bold="DejaVuSerif-Bold", italic="DejaVuSerif-Italic",
+             mono="DejaVuSansMono"),
         dict(roman="DejaVuSansMono", bold="DejaVuSansMono-Bold", italic="DejaVuSansMono-Oblique",
              mono="DejaVuSansMono"),
     ],
@@ -495,9 +496,9 @@ def _scribble_line(draw, rng, y, width, glyph_px, stroke):
 class _Typesetter:
     """Words of one face drawn onto a canvas, line by line, as a document lays them out."""
 
-    def __init__(self, draw, rng, face, body_px, left, right):
+    def __init__(self, draw, rng, face, left, right, line_spacing):
         self.draw, self.rng, self.face = draw, rng, face
-        self.body_px, self.left, self.right = body_px, left, right
+        self.left, self.right, self.line_spacing = left, right, line_spacing
         self._fonts = {}
 
     def font(self, style, size):
@@ -518,14 +519,16 @@ class _Typesetter:
             words.append((_random_word(self.rng), style))
         return words
 
-    def paragraph(self, y, words, size, justify, indent=0.0):
-        """Fill lines from ``y``; justified lines stretch their spaces to the right margin."""
+    def paragraph(self, y, words, size, justify, indent=0.0, inset=0.0):
+        """Fill lines from ``y``, ``inset`` pixels in from the left margin (the first line
+        ``indent`` more); justified lines stretch their spaces to the right margin."""
+        left = self.left + inset
         space = self.font("roman", size).getlength(" ")
         line, width = [], indent
         lines = []
         for word, style in words:
             length = self.font(style, size).getlength(word)
-            if line and width + space + length > self.right - self.left:
+            if line and width + space + length > self.right - left:
                 lines.append((line, width, indent))
                 line, width, indent = [], 0.0, 0.0
             line.append((word, style, length))
@@ -535,15 +538,13 @@ class _Typesetter:
         for k, (line, width, start) in enumerate(lines):
             gap = space
             if justify and k < len(lines) - 1 and len(line) > 1:
-                gap = space + (self.right - self.left - width) / (len(line) - 1)
-            x = self.left + start
+                gap = space + (self.right - left - width) / (len(line) - 1)
+            x = left + start
             for word, style, length in line:
                 self.draw.text((x, y), word, fill=255, font=self.font(style, size))
                 x += length + gap
             y += size * self.line_spacing
         return y
-
-    line_spacing = 1.3
 
 
 def _typeset_page(draw, rng, face, canvas_w, canvas_h, body_px):
@@ -551,8 +552,7 @@ def _typeset_page(draw, rng, face, canvas_w, canvas_h, body_px):
     bullet lists, monospace code blocks and a page number."""
     left = rng.uniform(-0.05, 0.12) * canvas_w
     right = canvas_w - rng.uniform(-0.05, 0.12) * canvas_w
-    setter = _Typesetter(draw, rng, face, body_px, left, right)
-    setter.line_spacing = rng.uniform(1.1, 1.6)
+    setter = _Typesetter(draw, rng, face, left, right, line_spacing=rng.uniform(1.1, 1.6))
     justify = rng.random() < 0.6
     bullet = "•" if face["roman"].startswith(("DejaVu", "STIX")) else "-"
     numbered = rng.random() < 0.5
@@ -575,9 +575,8 @@ def _typeset_page(draw, rng, face, canvas_w, canvas_h, body_px):
             for _ in range(rng.integers(2, 6)):
                 mark = bullet if rng.random() < 0.7 else f"{rng.integers(1, 10)}."
                 draw.text((left + body_px, y), mark, fill=255, font=setter.font("roman", body_px))
-                inner = _Typesetter(draw, rng, face, body_px, left + 2.5 * body_px, right)
-                inner.line_spacing, inner._fonts = setter.line_spacing, setter._fonts
-                y = inner.paragraph(y, inner.styled_words(int(rng.integers(3, 25))), body_px, False)
+                words = setter.styled_words(int(rng.integers(3, 25)))
+                y = setter.paragraph(y, words, body_px, False, inset=2.5 * body_px)
             y += body_px * 0.6
         else:  # a code block in the face's monospace font, indented, sometimes on a shaded box
             size = body_px * rng.uniform(0.85, 1.0)

@@ -4,8 +4,8 @@ A whole-image call holds every activation of the image at once (48 channels of f
 and layer for the denoiser: gigabytes for a photo).  Here the image is cut into windows of a fixed
 size that overlap by the network's receptive radius; each window's centre, the *core*, is far
 enough from the window's cut edges to be computed exactly as in a whole-image call, and the cores
-tile the image.  The cost is the overlap (about 12% for 448-pixel windows and the assignment's
-denoiser) and the memory that of one window.
+tile the image.  The cost is the overlap (a few percent for the assignment's denoiser:
+``benchmarks/scaling.py``), and the memory is that of one window.
 
 The radius is read from the model's layers, so a deeper model than ours gets a wider overlap.
 """
