@@ -4,6 +4,7 @@ Nothing here changes what is learned; it changes how fast a 2-core CPU (or a GPU
 """
 
 import contextlib
+import functools
 import math
 import os
 import time
@@ -56,6 +57,7 @@ def fit_feed(batches, prefetch=2):
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
+@functools.lru_cache(maxsize=None)
 def bfloat16_supported():
     """True where training in bfloat16 is fast: a GPU of compute capability >= 8, or a CPU
     with AVX512-BF16 or AMX-BF16 instructions."""
@@ -85,11 +87,12 @@ def dtype_policy(name):
 
 
 def check_precision(precision):
+    """``precision`` if this machine runs it fast, else float32 (with a warning once)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "mixed_bfloat16" and not bfloat16_supported():
         sol5_utils.warn_once("this machine has no fast bfloat16 (no AVX512-BF16/AMX CPU, no GPU of "
-                             "compute capability 8+): training in float32 instead")
+                             "compute capability 8+): using float32 instead")
         return "float32"
     return precision
 

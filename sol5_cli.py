@@ -14,6 +14,7 @@ import threading
 
 import numpy as np
 
+import fast_training
 import image_io
 import sol5  # before keras: it imports TensorFlow quietly
 import sol5_experiments as experiments
@@ -22,20 +23,22 @@ import sol5_utils
 import keras  # noqa: E402  (already loaded by sol5)
 
 
-def _restore_pixels(pixels, model, progress=None):
+def _restore_pixels(pixels, model, progress=None, precision="float32"):
     """A file's pixels restored by ``model``, in their own layout and dtype."""
-    return sol5.restore_color_image(pixels, model, out_dtype=pixels.dtype, progress=progress)
+    return sol5.restore_color_image(pixels, model, out_dtype=pixels.dtype, progress=progress,
+                                    precision=precision)
 
 
 def _super_resolution_task(scale):
-    def enlarge_pixels(pixels, model, progress=None):
+    def enlarge_pixels(pixels, model, progress=None, precision="float32"):
         """Every channel enlarged by cubic splines, then the colours restored (alpha only enlarged)."""
         stack = pixels[..., None] if pixels.ndim == 2 else pixels
         shape = tuple(int(round(n * scale)) for n in stack.shape[:2])
         enlarged = np.stack([sol5.enlarge(sol5.as_gray_image(stack[..., c]), shape)
                              for c in range(stack.shape[-1])], axis=-1)
         enlarged = enlarged[..., 0] if pixels.ndim == 2 else enlarged
-        return sol5.restore_color_image(enlarged, model, out_dtype=pixels.dtype, progress=progress)
+        return sol5.restore_color_image(enlarged, model, out_dtype=pixels.dtype, progress=progress,
+                                        precision=precision)
     return {"label": f"x{scale} super-resolution",
             "learn": lambda **kwargs: sol5.learn_super_resolution_model(scale=scale, **kwargs),
             "apply": lambda image, model: sol5.super_resolve_image(image, model, scale),
@@ -110,6 +113,9 @@ def _cmd_restore(args):
     jobs, ignored = restore_jobs(args.input, args.output)
     model = keras.models.load_model(model_path, compile=False)
     apply = TASKS[args.task]["apply_file"]
+    precision = restore_precision(args.precision)
+    if args.verbose:
+        print(f"sol5: the network runs in {precision}")
     folder_mode = os.path.isdir(args.input)
     if ignored:
         print(f"sol5: ignoring {len(ignored)} file(s) that are not images by their extension "
@@ -123,7 +129,8 @@ def _cmd_restore(args):
             windows_bar = None if folder_mode else keras.utils.Progbar(None, unit_name="window")
             try:
                 pixels = image_io.read_picture(source)
-                image_io.write_picture(target, apply(pixels, model, progress=windows_bar))
+                image_io.write_picture(target, apply(pixels, model, progress=windows_bar,
+                                                          precision=precision))
                 if args.verbose or not folder_mode:
                     print(f"sol5: {source} ({_describe(pixels)}) -> {target}")
             except (ValueError, FileNotFoundError) as exc:
@@ -140,6 +147,14 @@ def _cmd_restore(args):
                          + "\n  ".join(failed))
     if kept and not folder_mode:
         raise SystemExit(1)
+
+
+def restore_precision(choice):
+    """The network's arithmetic for ``restore --precision``: 'auto' takes bfloat16 where the
+    machine runs it fast (AMX or AVX512-BF16 CPUs, recent GPUs) and float32 elsewhere."""
+    if choice == "auto":
+        return "mixed_bfloat16" if fast_training.bfloat16_supported() else "float32"
+    return {"bfloat16": "mixed_bfloat16"}.get(choice, choice)
 
 
 def restore_jobs(source, target):
@@ -239,6 +254,10 @@ def build_parser():
     restore.add_argument("output", help="output file (its extension picks the format) or folder")
     restore.add_argument("--overwrite", action="store_true",
                          help="replace outputs that already exist (inputs are never replaced)")
+    restore.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                         help="the network's arithmetic: bfloat16 is about 5x faster on CPUs with "
+                              "AMX or AVX512-BF16 and differs by about 0.01 dB; auto (default) "
+                              "takes it where the machine has it, float32 elsewhere")
     restore.set_defaults(func=_cmd_restore)
 
     depth = commands.add_parser(

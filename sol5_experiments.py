@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+import fast_training
 import sol5
 import sol5_utils
 
@@ -343,8 +344,25 @@ def denoise_methods(models, cases):
             bm3d.bm3d(case["corrupted"], sigma_psd=case["level"]), 0, 1)
     except ImportError:
         print("evaluate: the optional 'bm3d' package is not installed; skipping BM3D")
+    methods.update(our_methods(models, restore_case))
+    return methods
+
+
+def restore_case(case, model, precision):
+    """A gray case's corrupted image restored by ``model`` in ``precision``."""
+    return sol5.restore_image(case["corrupted"], model, precision=precision)
+
+
+def our_methods(models, restore, suffix=""):
+    """Label -> restore(case) for our models ``{label: model}``, each in float32, and the shipped
+    weights also in bfloat16 where this machine runs it fast (what ``restore --precision auto``
+    then uses).  ``restore(case, model, precision)``; ``suffix`` is appended to the labels."""
+    methods = {}
     for label, model in models.items():
-        methods[label] = lambda case, model=model: sol5.restore_image(case["corrupted"], model)
+        methods[label + suffix] = lambda case, model=model: restore(case, model, "float32")
+        if label == SHIPPED_LABEL and fast_training.bfloat16_supported():
+            methods[label + suffix + BFLOAT16_SUFFIX] = (
+                lambda case, model=model: restore(case, model, "mixed_bfloat16"))
     return methods
 
 
@@ -363,8 +381,7 @@ def deblur_methods(models, cases):
     iterations = best_parameter(cases, lucy, RL_ITERATIONS)
     methods[f"Wiener (true kernel, balance {balance})"] = lambda case: wiener(case, balance)
     methods[f"Richardson-Lucy (true kernel, {iterations} it.)"] = lambda case: lucy(case, iterations)
-    for label, model in models.items():
-        methods[label] = lambda case, model=model: sol5.restore_image(case["corrupted"], model)
+    methods.update(our_methods(models, restore_case))
     return methods
 
 
@@ -425,8 +442,10 @@ def _figure(cases, outputs, methods, pick, path, title, crop=(slice(None), slice
     return path
 
 
-#: Label of the shipped weights (``models/TASK_long.keras``) in the tables.
+#: Label of the shipped weights (``models/TASK_long.keras``) in the tables, and what is added
+#: to it for the same weights run in bfloat16.
 SHIPPED_LABEL = "ours, long preset (shipped)"
+BFLOAT16_SUFFIX = ", bfloat16"
 
 
 def default_models():
@@ -550,8 +569,7 @@ def font_generalisation_rows(models, seed=0):
         methods["ours, assignment settings, never saw this family"] = (
             lambda case, model=train_deblurrer_without(family, seed):
             sol5.restore_image(case["corrupted"], model))
-        for label, model in models.items():
-            methods[label] = lambda case, model=model: sol5.restore_image(case["corrupted"], model)
+        methods.update(our_methods(models, restore_case))
         family_rows, _ = score_methods(methods, family_cases_, group=lambda case: case["family"])
         rows += [dict(r, level="all") for r in _pool_levels(family_rows)]
     return rows
@@ -592,9 +610,8 @@ def color_denoise_methods(models, cases):
             axis=-1), 0, 1)
     except ImportError:
         print("evaluate: the optional 'bm3d' package is not installed; skipping BM3D")
-    for label, model in models.items():
-        methods[f"{label}, per channel"] = (
-            lambda case, model=model: sol5.restore_color_image(case["corrupted"], model))
+    methods.update(our_methods(models, lambda case, model, precision: sol5.restore_color_image(
+        case["corrupted"], model, precision=precision), suffix=", per channel"))
     return methods
 
 
@@ -637,9 +654,10 @@ def super_resolution_rows(models):
     photos = list(held_out_photos().values())
     for scale in SR_SCALES:
         methods = {"cubic-spline enlargement": lambda low, shape, s=scale: sol5.enlarge(low, shape)}
-        for label, model in models.get(scale, {}).items():
-            methods[label] = (lambda low, shape, s=scale, model=model:
-                              sol5.super_resolve_image(low, model, s))
+        ours = our_methods(models.get(scale, {}), lambda case, model, precision, s=scale:
+                           sol5.super_resolve_image(case[0], model, s, precision=precision))
+        for label, restore in ours.items():
+            methods[label] = lambda low, shape, restore=restore: restore((low, shape))
         for name, method in methods.items():
             scores, seconds = [], []
             for clean in photos:

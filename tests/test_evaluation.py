@@ -109,3 +109,20 @@ def test_super_resolution_baseline_rows():
     rows = experiments.super_resolution_rows({})
     assert [r["level"] for r in rows] == ["x2", "x3"]
     assert all(r["method"] == "cubic-spline enlargement" and 20 < r["psnr"] < 40 for r in rows)
+
+
+@pytest.mark.parametrize("fast_machine", [True, False])
+def test_shipped_weights_are_also_scored_in_bfloat16_where_fast(monkeypatch, fast_machine):
+    monkeypatch.setattr(experiments.fast_training, "bfloat16_supported", lambda: fast_machine)
+    calls = []
+    methods = experiments.our_methods(
+        {"ours, assignment settings": "a", experiments.SHIPPED_LABEL: "s"},
+        lambda case, model, precision: calls.append((model, precision)), suffix=", x")
+    for restore in methods.values():
+        restore(None)
+    expected = {"ours, assignment settings, x", experiments.SHIPPED_LABEL + ", x"}
+    if fast_machine:
+        expected.add(experiments.SHIPPED_LABEL + ", x" + experiments.BFLOAT16_SUFFIX)
+    assert set(methods) == expected
+    assert sorted(calls) == sorted([("a", "float32"), ("s", "float32")]
+                                   + [("s", "mixed_bfloat16")] * fast_machine)

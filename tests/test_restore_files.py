@@ -57,7 +57,8 @@ def test_colour_is_really_restored(tmp_path):
     restore("--model", path, tmp_path / "in.png", tmp_path / "out.png")
     out = iio.imread(tmp_path / "out.png")
     assert out.shape == (20, 30, 3)
-    expected = sol5.restore_color_image(rgb, model, out_dtype=np.uint8)
+    expected = sol5.restore_color_image(rgb, model, out_dtype=np.uint8,
+                                        precision=sol5_cli.restore_precision("auto"))
     np.testing.assert_array_equal(out, expected)
     assert not np.array_equal(out[..., 0], out[..., 1])  # not made gray
 
@@ -149,3 +150,21 @@ def test_jpeg_cannot_take_alpha(tmp_path):
     with pytest.raises(ValueError, match="alpha"):
         image_io.write_picture(tmp_path / "x.jpg", np.zeros((4, 4, 4), np.uint8))
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize("fast_machine, choice, expected", [
+    (True, "auto", "mixed_bfloat16"), (False, "auto", "float32"),
+    (True, "float32", "float32"), (True, "bfloat16", "mixed_bfloat16")])
+def test_restore_precision_choice(monkeypatch, fast_machine, choice, expected):
+    monkeypatch.setattr(sol5_cli.fast_training, "bfloat16_supported", lambda: fast_machine)
+    assert sol5_cli.restore_precision(choice) == expected
+
+
+def test_bfloat16_restore_keeps_an_identity_exact(tmp_path, identity_model_path, monkeypatch):
+    """The global skip is added in float32, so a zero residual leaves 16-bit pixels untouched."""
+    monkeypatch.setattr(sol5.fast_training, "bfloat16_supported", lambda: True)
+    pixels = np.random.default_rng(9).integers(0, 65536, (19, 21, 3), dtype=np.uint16)
+    iio.imwrite(tmp_path / "in.png", pixels[..., 0])
+    restore(tmp_path / "in.png", tmp_path / "out.png", "--model", identity_model_path,
+            "--precision", "bfloat16")
+    np.testing.assert_array_equal(iio.imread(tmp_path / "out.png"), pixels[..., 0])

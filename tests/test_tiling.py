@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import sol5
+import sol5_utils
 import tiling
 
 
@@ -127,3 +128,41 @@ def test_colour_keeps_16_bits_and_gray_stays_2d():
 def test_colour_refuses_bad_input(bad, words):
     with pytest.raises(ValueError, match=words):
         sol5.restore_color_image(bad, sol5.build_nn_model(8, 8, 2, 0))
+
+
+def test_bfloat16_copy_computes_in_bfloat16_but_adds_the_skip_in_float32():
+    model = sol5.model_for_any_size(sol5.build_nn_model(16, 16, 4, 2))
+    copy = tiling.bfloat16_copy(model)
+    convolutions = [layer for layer in copy.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convolutions and all(layer.compute_dtype == "bfloat16" for layer in convolutions)
+    assert all(w.dtype == "float32" for w in copy.weights)  # weights stay float32
+    assert copy.layers[-1].compute_dtype == "float32" and copy.output.dtype == "float32"
+
+
+def test_bfloat16_restore_is_close_and_follows_later_training(monkeypatch):
+    monkeypatch.setattr(sol5.fast_training, "bfloat16_supported", lambda: True)
+    model = trained_looking(sol5.build_nn_model(16, 16, 6, 2), scale=0.2)
+    image = np.random.default_rng(2).random((40, 52))
+    exact = sol5.restore_image(image, model)
+    fast = sol5.restore_image(image, model, precision="mixed_bfloat16")
+    assert fast.dtype == np.float64 and fast.shape == image.shape
+    assert 0 < np.abs(fast - exact).max() < 0.05  # rounded differently, but the same network
+    trained_looking(model, scale=0.1)  # "training" after the first call must be seen
+    np.testing.assert_allclose(sol5.restore_image(image, model, precision="mixed_bfloat16"),
+                               sol5.restore_image(image, model), atol=0.05)
+    assert np.abs(sol5.restore_image(image, model, precision="mixed_bfloat16") - fast).max() > 0.05
+
+
+def test_bfloat16_falls_back_to_float32_with_a_warning(monkeypatch):
+    monkeypatch.setattr(sol5.fast_training, "bfloat16_supported", lambda: False)
+    monkeypatch.setattr(sol5_utils.warn_once, "__defaults__", (set(),))  # warn again
+    model = trained_looking(sol5.build_nn_model(16, 16, 4, 1), scale=0.2)
+    image = np.random.default_rng(3).random((20, 30))
+    with pytest.warns(UserWarning, match="float32"):
+        fallback = sol5.restore_color_image(image, model, precision="mixed_bfloat16")
+    np.testing.assert_array_equal(fallback, sol5.restore_image(image, model))
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision"):
+        sol5.restore_image(np.zeros((8, 8)), sol5.build_nn_model(8, 8, 2, 0), precision="float16")
