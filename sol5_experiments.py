@@ -470,7 +470,7 @@ def default_models():
 
 
 #: The parts of the evaluation, in the order they run; ``python sol5.py evaluate --parts``.
-EVALUATION_PARTS = ("denoise", "colour", "deblur", "fonts", "superres")
+EVALUATION_PARTS = ("denoise", "colour", "deblur", "fonts", "superres", "superres-unseen")
 
 
 def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / "evaluation.json",
@@ -526,6 +526,8 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
         report["superres"] = super_resolution_rows(models.get("superres", {}))
         if models.get("superres", {}).get(2):
             super_resolution_figure(models["superres"][2], figure_dir / "evaluation_superres.png")
+    if "superres-unseen" in parts:
+        report["superres_unseen"] = super_resolution_unseen_rows()
     _save_results(report, path)
     return report
 
@@ -644,35 +646,92 @@ def super_resolution_figure(models, path, scale=2):
     return path
 
 
-def super_resolution_rows(models):
-    """Cubic-spline enlargement against our models on the held-out photos, per scale.
+def super_resolution_score(clean, method, scale):
+    """PSNR, SSIM and seconds of ``method(low, shape)`` on ``clean`` shrunk ``scale`` times.
 
-    Each photo is cut to a multiple of the scale, shrunk (anti-aliased, rounded to i/255) and
-    enlarged back; PSNR and SSIM leave out a border of ``2 * scale`` pixels for every method.
+    The photo is cut to a multiple of the scale, shrunk (anti-aliased, rounded to i/255) and
+    enlarged back; PSNR and SSIM leave out a border of ``2 * scale`` pixels.
     """
+    clean = clean[:clean.shape[0] // scale * scale, :clean.shape[1] // scale * scale]
+    low = sol5.downscale(clean, scale)
+    began = time.perf_counter()
+    enlarged = method(low, clean.shape)
+    seconds = time.perf_counter() - began
+    inner = (slice(2 * scale, -2 * scale),) * 2
+    return psnr_ssim(clean[inner], enlarged[inner]) + (seconds,)
+
+
+def super_resolution_rows(models):
+    """Cubic-spline enlargement against our models on the held-out photos, per scale
+    (scored by :func:`super_resolution_score`)."""
     rows = []
     photos = list(held_out_photos().values())
     for scale in SR_SCALES:
-        methods = {"cubic-spline enlargement": lambda low, shape, s=scale: sol5.enlarge(low, shape)}
+        methods = {"cubic-spline enlargement": lambda low, shape: sol5.enlarge(low, shape)}
         ours = our_methods(models.get(scale, {}), lambda case, model, precision, s=scale:
                            sol5.super_resolve_image(case[0], model, s, precision=precision))
         for label, restore in ours.items():
             methods[label] = lambda low, shape, restore=restore: restore((low, shape))
         for name, method in methods.items():
-            scores, seconds = [], []
-            for clean in photos:
-                clean = clean[:clean.shape[0] // scale * scale, :clean.shape[1] // scale * scale]
-                low = sol5.downscale(clean, scale)
-                began = time.perf_counter()
-                enlarged = method(low, clean.shape)
-                seconds.append(time.perf_counter() - began)
-                border = 2 * scale
-                inner = (slice(border, -border), slice(border, -border))
-                scores.append(psnr_ssim(clean[inner], enlarged[inner]))
+            scores = [super_resolution_score(clean, method, scale) for clean in photos]
             rows.append({"method": name, "images": "photos", "level": f"x{scale}",
-                         "psnr": float(np.mean([p for p, _ in scores])),
-                         "ssim": float(np.mean([q for _, q in scores])),
-                         "seconds": float(np.median(seconds)), "n": len(scores)})
+                         "psnr": float(np.mean([p for p, _, _ in scores])),
+                         "ssim": float(np.mean([q for _, q, _ in scores])),
+                         "seconds": float(np.median([t for _, _, t in scores])), "n": len(scores)})
+    return rows
+
+
+def photo_of(path):
+    """The training photo (``sol5_utils.TRAIN_PHOTOS``) a fallback photo file was made from."""
+    stem = pathlib.Path(path).stem
+    names = [n for n in sol5_utils.TRAIN_PHOTOS if stem == n or stem.startswith(n + "_")]
+    if not names:
+        raise ValueError(f"{path!r} was not made from a shipped training photo")
+    return max(names, key=len)
+
+
+def photo_folds(folds=3, seed=0):
+    """The training photos cut into ``folds`` groups by a seeded shuffle; the two views of the
+    motorcycle stay in one group (they show the same scene)."""
+    scenes = sorted({name.replace("_right", "_left") for name in sol5_utils.TRAIN_PHOTOS})
+    order = np.random.default_rng(seed).permutation(len(scenes))
+    groups = [[] for _ in range(folds)]
+    for rank, index in enumerate(order):
+        scene = scenes[index]
+        groups[rank % folds] += [scene, scene.replace("_left", "_right")] if "_left" in scene else [scene]
+    return groups
+
+
+def train_super_resolver_without(photos, scale=2, seed=0):
+    """The assignment-sized x``scale`` model (``learn_super_resolution_model``'s network, patches
+    and schedule) trained on the fallback photos except every copy of ``photos``."""
+    import keras
+    images = [p for p in sol5_utils.list_images(sol5_utils.fallback_photos_dir())
+              if photo_of(p) not in photos]
+    keras.utils.set_random_seed(seed)
+    model = sol5.build_nn_model(*sol5.SUPER_RES_PATCH, sol5.SUPER_RES_CHANNELS, 5)
+    print(f"superres-unseen: training x{scale} without {', '.join(photos)} ({len(images)} images)")
+    sol5.train_model(model, images, lambda image: sol5.lose_resolution(image, scale),
+                     *sol5.SUPER_RES_SCHEDULE)
+    return model
+
+
+def super_resolution_unseen_rows(scale=2, folds=3, seed=0):
+    """Super-resolution on photos outside the training list: per fold of :func:`photo_folds`,
+    the assignment-sized model trained without the fold, scored on the fold's photos (gray, full
+    size) against cubic-spline enlargement.  One row per photo, then their mean."""
+    rows = []
+    for fold in photo_folds(folds, seed):
+        model = train_super_resolver_without(fold, scale, seed)
+        for name in fold:
+            clean = sol5_utils.load_skimage_photo(name)
+            cubic = super_resolution_score(clean, sol5.enlarge, scale)[0]
+            ours = super_resolution_score(
+                clean, lambda low, shape: sol5.super_resolve_image(low, model, scale), scale)[0]
+            rows.append({"photo": name, "level": f"x{scale}", "cubic": cubic, "ours": ours,
+                         "gain": ours - cubic})
+    rows.append({"photo": "mean", "level": f"x{scale}",
+                 **{key: float(np.mean([r[key] for r in rows])) for key in ("cubic", "ours", "gain")}})
     return rows
 
 
@@ -697,4 +756,12 @@ def format_evaluation(report):
             + "\n\nDeblurring, leave one font family out (held-out pages typeset in that family only; "
               "7-pixel blur at 4 angles):\n" + format_rows(report.get("deblur_fonts", []), "angles")
             + "\n\nSuper-resolution, held-out photos shrunk 2x and 3x:\n"
-            + format_rows(report.get("superres", []), "scale"))
+            + format_rows(report.get("superres", []), "scale")
+            + "\n\nSuper-resolution x2 on training photos left out of training (three folds, each "
+              "model trained without its fold):\n" + format_unseen_rows(report.get("superres_unseen", [])))
+
+
+def format_unseen_rows(rows):
+    lines = ["| photo | cubic-spline (dB) | ours, assignment-sized (dB) | gain (dB) |", "|---|---|---|---|"]
+    lines += [f"| {r['photo']} | {r['cubic']:.2f} | {r['ours']:.2f} | {r['gain']:+.2f} |" for r in rows]
+    return "\n".join(lines)

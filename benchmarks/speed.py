@@ -1,6 +1,7 @@
 """Speed benchmark (issue 7): training throughput, restore speed, memory.
 
-    python benchmarks/speed.py [--repeats 7] [--steps 40] [--training-only | --restore-only]
+    python benchmarks/speed.py [--repeats 7] [--steps 40] [--training-only | --restore-only
+                                                          | --presets | --precision]
 
 Prints, with the machine's core count:
 * training: steps per second of ``Model.fit`` on what ``train_model`` feeds it (``load_dataset``
@@ -14,6 +15,10 @@ Prints, with the machine's core count:
   their ratio;
 * memory: resident size before and after 100 ``restore_image`` calls on mixed sizes;
 * the number of tf.function retracing warnings seen during all of this;
+* with ``--precision``: ``restore_image`` in float32 against ``precision="mixed_bfloat16"`` on a
+  1024x1024 image, for the assignment's denoiser and the shipped ``models/denoise_long.keras``
+  (medians of rounds in which the two take turns, and their ratio), and the mean PSNR of the
+  shipped weights on the held-out photos in each precision;
 * with ``--presets``: seconds per compute-only training step of the assignment's networks and of
   the strong presets, side by side, and the presets' implied training time.
 """
@@ -170,6 +175,40 @@ def restore_ratio(repeats):
     return np.median(bare_times), np.median(restore_times), model
 
 
+def precision_comparison(repeats):
+    """float32 against bfloat16 restores: timings per network, then PSNR on held-out photos."""
+    networks = {"assignment denoiser (5 blocks, 48 channels)": sol5.build_nn_model(24, 24, 48, 5)}
+    shipped = pathlib.Path(__file__).resolve().parents[1] / "models" / "denoise_long.keras"
+    if shipped.is_file():
+        networks["shipped denoise_long (12 blocks, 64 channels)"] = keras.models.load_model(
+            shipped, compile=False)
+    image = np.random.default_rng(0).uniform(0, 1, (1024, 1024))
+    precisions = ("float32", "mixed_bfloat16")
+    for name, model in networks.items():
+        for precision in precisions:
+            sol5.restore_image(image, model, precision=precision)  # trace once
+        times = {precision: [] for precision in precisions}
+        for _ in range(repeats):
+            for precision in precisions:
+                began = time.perf_counter()
+                sol5.restore_image(image, model, precision=precision)
+                times[precision].append(time.perf_counter() - began)
+        ratios = np.array(times["float32"]) / np.array(times["mixed_bfloat16"])
+        print(f"restore 1024x1024, {name}: float32 {np.median(times['float32']):.2f} s, "
+              f"bfloat16 {np.median(times['mixed_bfloat16']):.2f} s, "
+              f"speed-up {np.median(ratios):.2f}x (median of {repeats} rounds)", flush=True)
+    if shipped.is_file():
+        model = networks["shipped denoise_long (12 blocks, 64 channels)"]
+        cases = experiments.denoise_cases()
+        for sigma in experiments.EVAL_SIGMAS:
+            scores = {precision: np.mean([experiments.psnr_ssim(c["clean"], sol5.restore_image(
+                c["corrupted"], model, precision=precision))[0] for c in cases if c["level"] == sigma])
+                for precision in precisions}
+            print(f"held-out photos, sigma {sigma}, shipped weights: float32 {scores['float32']:.3f} dB,"
+                  f" bfloat16 {scores['mixed_bfloat16']:.3f} dB "
+                  f"({scores['mixed_bfloat16'] - scores['float32']:+.3f})", flush=True)
+
+
 def memory_growth(model, calls=100):
     rng = np.random.default_rng(1)
     sizes = [(int(h), int(w)) for h, w in rng.integers(24, 200, (12, 2))]
@@ -198,9 +237,14 @@ def main():
                         help="only the training ratios (skip restore and memory)")
     parser.add_argument("--restore-only", action="store_true",
                         help="only restore speed, memory and retracing (skip training)")
+    parser.add_argument("--precision", action="store_true",
+                        help="only restore_image in float32 against bfloat16")
     args = parser.parse_args()
     if args.presets:
         return preset_timings()
+    if args.precision:
+        print(f"machine: {os.cpu_count()} cores; fast bfloat16: {fast_training.bfloat16_supported()}")
+        return precision_comparison(max(5, args.repeats))
     import tensorflow as tf
     tf.get_logger().addHandler(RetraceCounter())
     print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")

@@ -126,3 +126,38 @@ def test_shipped_weights_are_also_scored_in_bfloat16_where_fast(monkeypatch, fas
     assert set(methods) == expected
     assert sorted(calls) == sorted([("a", "float32"), ("s", "float32")]
                                    + [("s", "mixed_bfloat16")] * fast_machine)
+
+
+def test_photo_folds_split_the_training_photos_and_keep_the_motorcycle_together():
+    folds = experiments.photo_folds(3, seed=0)
+    names = [name for fold in folds for name in fold]
+    assert sorted(names) == sorted(sol5_utils.TRAIN_PHOTOS)  # each photo in exactly one fold
+    assert any({"motorcycle_left", "motorcycle_right"} <= set(fold) for fold in folds)
+    assert experiments.photo_folds(3, seed=0) == folds and experiments.photo_folds(3, seed=1) != folds
+
+
+@pytest.mark.parametrize("stem, photo", [("retina_b_100", "retina"), ("motorcycle_left_g_75",
+                                         "motorcycle_left"), ("hubble_deep_field_50", "hubble_deep_field")])
+def test_photo_of_names_the_source_photo(stem, photo):
+    assert experiments.photo_of(f"/cache/{stem}.png") == photo
+
+
+def test_photo_of_refuses_a_foreign_file():
+    with pytest.raises(ValueError, match="shipped training photo"):
+        experiments.photo_of("/somewhere/astronaut_100.png")
+
+
+def test_unseen_super_resolution_scores_each_fold_with_a_model_trained_without_it(monkeypatch):
+    trained_without = []
+
+    def fake_training(photos, scale, seed):
+        trained_without.append(list(photos))
+        return sol5.build_nn_model(8, 8, 2, 0)  # zero blocks: a network that keeps its input
+    monkeypatch.setattr(experiments, "train_super_resolver_without", fake_training)
+    monkeypatch.setattr(sol5_utils, "load_skimage_photo",
+                        lambda name: np.random.default_rng(len(name)).random((40, 36)))
+    rows = experiments.super_resolution_unseen_rows(scale=2, folds=3, seed=0)
+    assert trained_without == experiments.photo_folds(3, 0)
+    assert [r["photo"] for r in rows[:-1]] == [n for fold in trained_without for n in fold]
+    assert rows[-1]["photo"] == "mean"
+    assert rows[-1]["gain"] == pytest.approx(np.mean([r["gain"] for r in rows[:-1]]))
