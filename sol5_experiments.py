@@ -446,10 +446,13 @@ def _figure(cases, outputs, methods, pick, path, title, crop=(slice(None), slice
 #: to it for the same weights run in bfloat16.
 SHIPPED_LABEL = "ours, long preset (shipped)"
 BFLOAT16_SUFFIX = ", bfloat16"
+#: Label of the CPU preset's models (``outputs/TASK_strong.keras``, ``train --preset strong``).
+STRONG_LABEL = "ours, strong preset (CPU)"
 
 
 def default_models():
-    """Our trained models that exist: assignment settings (outputs/) and shipped weights (models/).
+    """Our trained models that exist: assignment settings and the CPU ``strong`` preset
+    (outputs/, from ``sol5.py train``) and the shipped weights (models/).
 
     Returns ``{"denoise": {label: model}, "deblur": {...}, "superres": {scale: {label: model}}}``.
     """
@@ -457,6 +460,7 @@ def default_models():
     found = {"denoise": {}, "deblur": {}, "superres": {}}
     for task in ("denoise", "deblur"):
         for label, path in (("ours, assignment settings", sol5_utils.output_dir() / f"{task}.keras"),
+                            (STRONG_LABEL, sol5_utils.output_dir() / f"{task}_strong.keras"),
                             (SHIPPED_LABEL, ROOT / "models" / f"{task}_long.keras")):
             if path.is_file():
                 found[task][label] = keras.models.load_model(path, compile=False)
