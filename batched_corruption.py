@@ -173,3 +173,34 @@ def random_motion_blur_on_windows(windows, list_of_kernel_sizes):
         pad = (side - sizes[i]) // 2
         kernel[pad:side - pad, pad:side - pad] = sol5_utils.line_kernel(int(sizes[i]), *ends[i])
     return quantize(motion_blur_on_windows(windows, kernels, kernel_of_window))
+
+
+def resolution_margin(scale):
+    """The border :func:`resolution_loss_on_windows` needs around a patch for an integer
+    ``scale``: six times the scale, so that the cut edges of a window sit five low-resolution
+    pixels or more from the patch, where their effect on the cubic splines has fallen below 0.2%
+    (a spline's prefilter decays by a factor 0.27 a pixel)."""
+    return 6 * check_int(scale, "scale", minimum=2)
+
+
+def resolution_loss_on_windows(windows, scale, lose_resolution, phases=None):
+    """``lose_resolution(image, scale)`` on the centres of ``windows`` (n, h + 2m, w + 2m),
+    ``m = resolution_margin(scale)``.
+
+    Each window is shrunk and enlarged in a part whose sides are multiples of ``scale`` (so the
+    factor is exactly ``scale``, as on a large crop of 3x the patch) and whose start is shifted by
+    a random phase in ``[0, scale)`` along each axis, drawn per window (or given as ``phases``,
+    shape (n, 2)): where the low-resolution grid falls on the patch is then uniform, as it is for
+    a patch at a random place in a large crop.
+    """
+    margin = resolution_margin(scale)
+    height, width = windows.shape[1] - 2 * margin, windows.shape[2] - 2 * margin
+    if phases is None:
+        phases = np.random.randint(scale, size=(len(windows), 2))
+    part_h = scale * ((windows.shape[1] - scale + 1) // scale)
+    part_w = scale * ((windows.shape[2] - scale + 1) // scale)
+    centres = np.empty((len(windows), height, width), windows.dtype)
+    for i, (row, col) in enumerate(np.asarray(phases).tolist()):
+        low_high = lose_resolution(windows[i, row:row + part_h, col:col + part_w], scale)
+        centres[i] = low_high[margin - row:margin - row + height, margin - col:margin - col + width]
+    return centres

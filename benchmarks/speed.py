@@ -40,6 +40,9 @@ import sol5_experiments as experiments  # noqa: E402
 
 TASKS = {"denoise": (sol5.DENOISE_PATCH, sol5.DENOISE_CHANNELS, sol5.DENOISE_SCHEDULE.batch_size),
          "deblur": (sol5.DEBLUR_PATCH, sol5.DEBLUR_CHANNELS, sol5.DEBLUR_SCHEDULE.batch_size)}
+#: The tasks whose batches are timed: the two above and x2 super-resolution.
+GENERATOR_TASKS = dict(TASKS, **{"superres-x2": (sol5.SUPER_RES_PATCH, sol5.SUPER_RES_CHANNELS,
+                                                 sol5.SUPER_RES_SCHEDULE.batch_size)})
 
 
 def resident_mib():
@@ -64,6 +67,8 @@ def fit_seconds(model, data, steps):
 def task_data(task):
     """The task's file list and its corruption."""
     from sol5_utils import images_for_denoising, images_for_deblurring
+    if task == "superres-x2":
+        return images_for_denoising(), sol5.super_resolution_corruption(2)
     images = (images_for_denoising if task == "denoise" else images_for_deblurring)()
     return images, experiments.corruption_for(task)
 
@@ -115,7 +120,7 @@ def training_speeds(task, steps, repeats):
 def generator_milliseconds(task, batches=50, repeats=5):
     """Milliseconds per ``load_dataset`` batch with the task corruption's window form, and with
     the same corruption called on every 3x crop (the function without its window form)."""
-    patch, _, batch_size = TASKS[task]
+    patch, _, batch_size = GENERATOR_TASKS[task]
     images, corruption = task_data(task)
 
     def per_crop(image):  # no window_form attribute: load_dataset takes the per-crop path
@@ -250,9 +255,9 @@ def main():
     print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
     for name, meaning in FEEDS.items():
         print(f"  feed {name}: {meaning}")
-    for task in TASKS if not args.restore_only else ():
+    for task in GENERATOR_TASKS if not args.restore_only else ():
         windowed, per_crop = generator_milliseconds(task)
-        print(f"load_dataset {task}, batch of {TASKS[task][2]}: {windowed:.2f} ms with the window "
+        print(f"load_dataset {task}, batch of {GENERATOR_TASKS[task][2]}: {windowed:.2f} ms with the window "
               f"form, {per_crop:.2f} ms corrupting every 3x crop ({per_crop / windowed:.1f}x)",
               flush=True)
     for task in TASKS if not args.restore_only else ():

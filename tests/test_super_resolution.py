@@ -1,7 +1,11 @@
 """Section 7.4 implemented: the super-resolution corruption, training and enlarging."""
+import pathlib
+
+import imageio.v3 as iio
 import numpy as np
 import pytest
 
+import batched_corruption
 import sol5
 
 
@@ -44,3 +48,50 @@ def test_scale_below_two_is_refused(scale):
         sol5.super_resolve_image(np.zeros((10, 10)), model, scale)
     with pytest.raises(ValueError, match="scale must be a number >= 2"):
         sol5.learn_super_resolution_model(quick_mode=True, scale=scale)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_window_form_of_lose_resolution_matches_the_whole_image(scale):
+    """A window whose shifted part starts on the image's low-resolution grid gives the image's
+    own result at the patch, up to the cut edges' faint effect and i/255 rounding."""
+    import scipy.ndimage
+    rng = np.random.default_rng(scale)
+    image = np.clip(scipy.ndimage.gaussian_filter(rng.random((240, 240)), 1.5) * 4 - 1.5, 0, 1)
+    whole = sol5.lose_resolution(image, scale)
+    margin, patch = batched_corruption.resolution_margin(scale), 24
+    starts = [(60, 90), (61, 100), (95, 62), (100, 101)]
+    phases = np.array([[(-r) % scale, (-c) % scale] for r, c in starts])  # onto the image's grid
+    windows = np.stack([image[r:r + patch + 2 * margin, c:c + patch + 2 * margin]
+                        for r, c in starts]).astype(np.float32)
+    centres = batched_corruption.resolution_loss_on_windows(windows, scale, sol5.lose_resolution,
+                                                            phases)
+    expected = np.stack([whole[r + margin:r + margin + patch, c + margin:c + margin + patch]
+                         for r, c in starts])
+    assert centres.shape == expected.shape
+    assert np.abs(centres - expected).max() <= 1 / 255 + 1e-6
+    levels, expected_levels = np.round(centres * 255), np.round(expected * 255)
+    assert np.mean(levels != expected_levels) < 0.01
+    # with another phase the grid falls elsewhere on the patch, and the result differs
+    other = batched_corruption.resolution_loss_on_windows(windows, scale, sol5.lose_resolution,
+                                                          (phases + 1) % scale)
+    assert np.mean(np.round(other * 255) != expected_levels) > 0.1
+
+
+def test_super_resolution_corruption_is_batched_for_integer_scales_only():
+    assert sol5.super_resolution_corruption(2).window_form.margin == 12
+    assert sol5.super_resolution_corruption(3).window_form.augment
+    assert not hasattr(sol5.super_resolution_corruption(2.5), "window_form")
+
+
+def test_super_resolution_batches_are_the_corruption_of_their_targets(tmp_path):
+    """Through load_dataset's batched path: every source patch is a blurred copy of its target."""
+    rng = np.random.default_rng(0)
+    folder = pathlib.Path(tmp_path)
+    iio.imwrite(folder / "a.png", (rng.random((100, 120)) * 255).astype(np.uint8))
+    np.random.seed(0)
+    source, target = next(sol5.load_dataset([str(folder / "a.png")], 8,
+                                            sol5.super_resolution_corruption(2), (24, 24)))
+    assert source.shape == target.shape == (8, 24, 24, 1)
+    # shrinking removes most of the energy of white noise: the source is much smoother
+    assert np.std(np.diff(source, axis=1)) < 0.6 * np.std(np.diff(target, axis=1))
+    assert np.all(np.abs(np.round((source + 0.5) * 255) - (source + 0.5) * 255) < 1e-3)  # i/255
