@@ -715,7 +715,7 @@ def train_super_resolver_without(photos, scale=2, seed=0):
     keras.utils.set_random_seed(seed)
     model = sol5.build_nn_model(*sol5.SUPER_RES_PATCH, sol5.SUPER_RES_CHANNELS, 5)
     print(f"superres-unseen: training x{scale} without {', '.join(photos)} ({len(images)} images)")
-    sol5.train_model(model, images, lambda image: sol5.lose_resolution(image, scale),
+    sol5.train_model(model, images, sol5.super_resolution_corruption(scale),
                      *sol5.SUPER_RES_SCHEDULE)
     return model
 
