@@ -230,10 +230,11 @@ def build_parser():
                             "decaying over that time")
     train.add_argument("--init-from", default=None, metavar="MODEL",
                        help="continue training from this saved model (same task and preset)")
-    train.add_argument("--preset", choices=["strong", "long"], default=None,
-                       help="train a stronger recipe instead of the assignment's settings: strong "
-                            "(under an hour per model on 2 CPU cores) or long (deeper and longer, "
-                            "for a GPU); saved as outputs/TASK_PRESET.keras")
+    train.add_argument("--preset", choices=["extended", "strong", "long"], default=None,
+                       help="train a stronger recipe instead of the assignment's settings: "
+                            "extended (deblur only: the assignment's network, 4x the steps), "
+                            "strong (under an hour per model on 2 CPU cores) or long (deeper and "
+                            "longer, for a GPU); saved as outputs/TASK_PRESET.keras")
     train.set_defaults(func=_cmd_train)
 
     restore = commands.add_parser(

@@ -119,6 +119,22 @@ def test_strong_preset_uses_a_decaying_step_size(monkeypatch):
     assert float(schedule(total)) == pytest.approx(recipe.learning_rate[1], rel=1e-3)
 
 
+def test_extended_deblur_preset_is_the_assignment_recipe_with_four_times_the_steps(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(sol5, "train_model",
+                        lambda model, *args, **kwargs: seen.update(model=model, args=args, kwargs=kwargs))
+    sol5.learn_deblurring_model(preset="extended")
+    assert seen["model"].input_shape == (None, *sol5.DEBLUR_PATCH, 1)
+    assert conv_filters(seen["model"]) == [sol5.DEBLUR_CHANNELS] * 11 + [1]  # 5 blocks
+    schedule = sol5.Schedule(*seen["args"][2:])
+    assert schedule.batch_size == sol5.DEBLUR_SCHEDULE.batch_size
+    assert schedule.steps_per_epoch * schedule.num_epochs == 4 * (
+        sol5.DEBLUR_SCHEDULE.steps_per_epoch * sol5.DEBLUR_SCHEDULE.num_epochs)
+    assert seen["kwargs"]["learning_rate"] == pytest.approx(0.001)  # Adam's default, as assigned
+    with pytest.raises(ValueError, match="unknown preset"):  # deblurring only
+        sol5.learn_denoising_model(quick_mode=True, preset="extended")
+
+
 def test_preset_errors():
     with pytest.raises(ValueError, match="unknown preset"):
         sol5.learn_denoising_model(quick_mode=True, preset="huge")
