@@ -69,7 +69,7 @@ def bfloat16_copy(model):
     output layers, which add the global skip in float32 so the result is not rounded to bfloat16.
 
     On CPUs with AMX or AVX512-BF16 this runs several times faster than float32, and the
-    restored images differ by about 0.01 dB in PSNR (``benchmarks/speed.py --restore-only``).
+    restored images differ by about 0.01 dB in PSNR (``benchmarks/speed.py --precision``).
     """
     outputs = model.get_config()["output_layers"]  # [name, node, index], or a list of those
     outputs = {outputs[0]} if isinstance(outputs[0], str) else {name for name, *_ in outputs}

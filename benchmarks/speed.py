@@ -1,7 +1,7 @@
 """Speed benchmark (issue 7): training throughput, restore speed, memory.
 
     python benchmarks/speed.py [--repeats 7] [--steps 40] [--training-only | --restore-only
-                                                          | --presets | --precision]
+                                                          | --presets | --precision | --data-only]
 
 Prints, with the machine's core count:
 * training: steps per second of ``Model.fit`` on what ``train_model`` feeds it (``load_dataset``
@@ -244,6 +244,8 @@ def main():
                         help="only restore speed, memory and retracing (skip training)")
     parser.add_argument("--precision", action="store_true",
                         help="only restore_image in float32 against bfloat16")
+    parser.add_argument("--data-only", action="store_true",
+                        help="only the cost of a load_dataset batch, with and without window forms")
     args = parser.parse_args()
     if args.presets:
         return preset_timings()
@@ -260,6 +262,8 @@ def main():
         print(f"load_dataset {task}, batch of {GENERATOR_TASKS[task][2]}: {windowed:.2f} ms with the window "
               f"form, {per_crop:.2f} ms corrupting every 3x crop ({per_crop / windowed:.1f}x)",
               flush=True)
+    if args.data_only:
+        return
     for task in TASKS if not args.restore_only else ():
         speeds, ratios = training_speeds(task, args.steps, args.repeats)
         print(f"training {task} (medians of {args.repeats} rounds of {args.steps} steps per feed): "
