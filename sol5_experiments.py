@@ -481,7 +481,8 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
                    parts=EVALUATION_PARTS):
     """Score every method on the held-out images, save a table (JSON) and the figures.
 
-    With ``parts``, only those parts are rerun; the others are kept from the saved results.
+    With ``parts``, only those parts are rerun; the others are kept from the saved results, read
+    when this run saves (so runs of different parts side by side keep each other's results).
     """
     unknown = set(parts) - set(EVALUATION_PARTS)
     if unknown:
@@ -489,9 +490,7 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
     models = default_models() if models is None else models
     figure_dir = pathlib.Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
-    report = load_results(path) if set(parts) != set(EVALUATION_PARTS) else {}
-    report.pop("runs", None)
-    report["machine"] = machine_facts()
+    report = {"machine": machine_facts()}
 
     if "denoise" in parts:
         cases = denoise_cases()
@@ -532,6 +531,9 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
             super_resolution_figure(models["superres"][2], figure_dir / "evaluation_superres.png")
     if "superres-unseen" in parts:
         report["superres_unseen"] = super_resolution_unseen_rows()
+    if set(parts) != set(EVALUATION_PARTS):  # read the file again now: another run may have saved
+        report = dict(load_results(path), **report)
+        report.pop("runs", None)
     _save_results(report, path)
     return report
 

@@ -161,3 +161,18 @@ def test_unseen_super_resolution_scores_each_fold_with_a_model_trained_without_i
     assert [r["photo"] for r in rows[:-1]] == [n for fold in trained_without for n in fold]
     assert rows[-1]["photo"] == "mean"
     assert rows[-1]["gain"] == pytest.approx(np.mean([r["gain"] for r in rows[:-1]]))
+
+
+def test_a_partial_evaluation_keeps_what_another_run_saved_meanwhile(tmp_path, monkeypatch):
+    path = tmp_path / "evaluation.json"
+    experiments._save_results({"denoise": ["old"], "superres_unseen": ["old"]}, path)
+
+    def unseen_rows_while_another_run_saves():
+        experiments._save_results({"denoise": ["new"], "superres_unseen": ["old"]}, path)
+        return ["mine"]
+    monkeypatch.setattr(experiments, "super_resolution_unseen_rows", unseen_rows_while_another_run_saves)
+    report = experiments.run_evaluation(models={}, figure_dir=tmp_path, path=path,
+                                        parts=("superres-unseen",))
+    saved = experiments.load_results(path)
+    assert saved["denoise"] == ["new"] and saved["superres_unseen"] == ["mine"]
+    assert report["denoise"] == ["new"] and "machine" in saved
