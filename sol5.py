@@ -397,8 +397,8 @@ def restore_image(corrupted_image, base_model, *, precision="float32"):
         A trained restoration network (inputs and outputs in [-0.5, 0.5]).
     precision : {'float32', 'mixed_bfloat16'}, optional
         Keyword only. ``'mixed_bfloat16'`` runs the network's layers in
-        bfloat16: about 5 times faster on CPUs with AMX or AVX512-BF16, at a
-        cost of about 0.01 dB (see the README's speed section).  Where the
+        bfloat16: 1.4 to 2.2 times as fast on a CPU with AMX (the wider the
+        network, the more), at a cost of about 0.01 dB (README, *Speed*).  Where the
         machine has no fast bfloat16 it warns and uses float32.
 
     Returns

@@ -68,8 +68,8 @@ def bfloat16_copy(model):
     """A copy of ``model`` whose layers compute in bfloat16 (weights kept in float32), except its
     output layers, which add the global skip in float32 so the result is not rounded to bfloat16.
 
-    On CPUs with AMX or AVX512-BF16 this runs several times faster than float32, and the
-    restored images differ by about 0.01 dB in PSNR (``benchmarks/speed.py --precision``).
+    On a CPU with AMX this ran 1.4 to 2.2 times as fast as float32 (the wider network gaining
+    more), and the restored images differ by about 0.01 dB in PSNR (``benchmarks/speed.py --precision``).
     """
     outputs = model.get_config()["output_layers"]  # [name, node, index], or a list of those
     outputs = {outputs[0]} if isinstance(outputs[0], str) else {name for name, *_ in outputs}
