@@ -609,7 +609,7 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     """
     recipe = _choose_preset("denoise", preset, num_res_blocks, DENOISE_PATCH, DENOISE_CHANNELS,
                             DENOISE_SCHEDULE, quick_mode)
-    return _learn_model("denoising", sol5_utils.images_for_denoising(), denoising_corruption,
+    return learn_with_recipe("denoising", sol5_utils.images_for_denoising(), denoising_corruption,
                         recipe, precision, max_minutes, init_from)
 
 
@@ -725,7 +725,7 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
     """
     recipe = _choose_preset("deblur", preset, num_res_blocks, DEBLUR_PATCH, DEBLUR_CHANNELS,
                             DEBLUR_SCHEDULE, quick_mode)
-    return _learn_model("deblurring", sol5_utils.images_for_deblurring(), deblurring_corruption,
+    return learn_with_recipe("deblurring", sol5_utils.images_for_deblurring(), deblurring_corruption,
                         recipe, precision, max_minutes, init_from)
 
 
@@ -752,9 +752,11 @@ def _choose_preset(task, preset, num_res_blocks, patch, channels, schedule, quic
     return recipe
 
 
-def _learn_model(task, images, corruption_func, recipe, precision="float32", max_minutes=None,
+def learn_with_recipe(task, images, corruption_func, recipe, precision="float32", max_minutes=None,
                  init_from=None):
-    """The training recipe both ``learn_*`` functions fill in.
+    """The training recipe both ``learn_*`` functions fill in: train a network of ``recipe``
+    (a ``presets.Preset``) on ``images`` corrupted by ``corruption_func``, ``task`` naming it in
+    the message that says where the images come from.
 
     With ``precision='mixed_bfloat16'`` the network is trained in bfloat16 arithmetic (float32
     weights), and its weights are then moved into an ordinary float32 network, which is returned.
@@ -885,7 +887,7 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
     corruption = super_resolution_corruption(scale)
     recipe = _choose_preset("superres", preset, num_res_blocks, SUPER_RES_PATCH,
                             SUPER_RES_CHANNELS, SUPER_RES_SCHEDULE, quick_mode)
-    return _learn_model(f"x{scale:g} super-resolution", sol5_utils.images_for_denoising(),
+    return learn_with_recipe(f"x{scale:g} super-resolution", sol5_utils.images_for_denoising(),
                         corruption, recipe, precision, max_minutes, init_from)
 
 

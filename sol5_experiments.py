@@ -563,20 +563,10 @@ def train_deblurrer_without(family, seed=0, preset=None):
              if sol5_utils.page_family(p) != family]
     recipe = sol5.PRESETS["deblur"][preset] if preset else sol5.Preset(
         sol5.DEBLUR_PATCH, sol5.DEBLUR_CHANNELS, 5, sol5.DEBLUR_SCHEDULE, 0.001)
-    precision = "float32" if preset is None else fast_training.check_precision("mixed_bfloat16")
     keras.utils.set_random_seed(seed)
-    shape = (*recipe.patch, recipe.channels, recipe.num_res_blocks)
-    with fast_training.dtype_policy(precision):
-        model = sol5.build_nn_model(*shape)
-    print(f"fonts: training the deblurrer ({preset or 'assignment settings'}, {precision}) "
-          f"without {family} ({len(pages)} pages)")
-    sol5.train_model(model, pages, sol5.deblurring_corruption, *recipe.schedule,
-                     learning_rate=sol5.learning_rate(recipe))
-    if precision == "float32":
-        return model
-    float_model = sol5.build_nn_model(*shape)
-    float_model.set_weights(model.get_weights())
-    return float_model
+    return sol5.learn_with_recipe(f"deblurring ({preset or 'assignment settings'}, without {family})",
+                                  pages, sol5.deblurring_corruption, recipe,
+                                  "float32" if preset is None else "mixed_bfloat16")
 
 
 #: The deblurrers trained without the family they are scored on: label -> preset.
@@ -735,12 +725,10 @@ def train_super_resolver_without(photos, scale=2, seed=0):
     import keras
     images = [p for p in sol5_utils.list_images(sol5_utils.fallback_photos_dir())
               if photo_of(p) not in photos]
+    recipe = sol5.Preset(sol5.SUPER_RES_PATCH, sol5.SUPER_RES_CHANNELS, 5, sol5.SUPER_RES_SCHEDULE, 0.001)
     keras.utils.set_random_seed(seed)
-    model = sol5.build_nn_model(*sol5.SUPER_RES_PATCH, sol5.SUPER_RES_CHANNELS, 5)
-    print(f"superres-unseen: training x{scale} without {', '.join(photos)} ({len(images)} images)")
-    sol5.train_model(model, images, sol5.super_resolution_corruption(scale),
-                     *sol5.SUPER_RES_SCHEDULE)
-    return model
+    return sol5.learn_with_recipe(f"x{scale} super-resolution (without {', '.join(photos)})", images,
+                                  sol5.super_resolution_corruption(scale), recipe)
 
 
 def super_resolution_unseen_rows(scale=2, folds=3, seed=0):

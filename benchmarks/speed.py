@@ -183,10 +183,10 @@ def restore_ratio(repeats):
 def precision_comparison(repeats):
     """float32 against bfloat16 restores: timings per network, then PSNR on held-out photos."""
     networks = {"assignment denoiser (5 blocks, 48 channels)": sol5.build_nn_model(24, 24, 48, 5)}
-    shipped = pathlib.Path(__file__).resolve().parents[1] / "models" / "denoise_long.keras"
-    if shipped.is_file():
-        networks["shipped denoise_long (12 blocks, 64 channels)"] = keras.models.load_model(
-            shipped, compile=False)
+    path = pathlib.Path(__file__).resolve().parents[1] / "models" / "denoise_long.keras"
+    shipped = keras.models.load_model(path, compile=False) if path.is_file() else None
+    if shipped is not None:
+        networks["shipped denoise_long (12 blocks, 64 channels)"] = shipped
     image = np.random.default_rng(0).uniform(0, 1, (1024, 1024))
     precisions = ("float32", "mixed_bfloat16")
     for name, model in networks.items():
@@ -202,12 +202,11 @@ def precision_comparison(repeats):
         print(f"restore 1024x1024, {name}: float32 {np.median(times['float32']):.2f} s, "
               f"bfloat16 {np.median(times['mixed_bfloat16']):.2f} s, "
               f"speed-up {np.median(ratios):.2f}x (median of {repeats} rounds)", flush=True)
-    if shipped.is_file():
-        model = networks["shipped denoise_long (12 blocks, 64 channels)"]
+    if shipped is not None:
         cases = experiments.denoise_cases()
         for sigma in experiments.EVAL_SIGMAS:
             scores = {precision: np.mean([experiments.psnr_ssim(c["clean"], sol5.restore_image(
-                c["corrupted"], model, precision=precision))[0] for c in cases if c["level"] == sigma])
+                c["corrupted"], shipped, precision=precision))[0] for c in cases if c["level"] == sigma])
                 for precision in precisions}
             print(f"held-out photos, sigma {sigma}, shipped weights: float32 {scores['float32']:.3f} dB,"
                   f" bfloat16 {scores['mixed_bfloat16']:.3f} dB "
