@@ -5,17 +5,18 @@ applied, fully convolutionally, to whole images: Gaussian denoising of photos,
 motion deblurring of text, super-resolution (the recipe of question 2), and the
 Deep Image Prior (section 8, no training).
 
-The sections of this module follow the assignment's sections; the machinery
-that makes them fast or convenient lives in modules of its own, imported one way
-(helpers -> machinery -> this module -> experiments -> command line):
+The sections of this module follow the assignment's sections.  It takes from
+``sol5_utils``, the course's helper, only the course's interface (the file lists
+and ``motion_blur_kernel``), so the course's own copy can replace ours.  The
+machinery that makes the sections fast or convenient lives in the package
+``restoration`` beside this file, imported one way (package helpers ->
+machinery -> this module -> experiments -> command line):
 
-* ``sol5_utils``: the course helpers (reading images, file lists, blur kernel)
-  and small checks;
-* ``batched_corruption``, ``fast_training``, ``presets``, ``tiling``,
-  ``deep_prior``: the speed machinery, training recipes, tiled restoration and
-  the Deep Image Prior's network;
-* ``sol5_experiments``: depth study and evaluation; ``sol5_cli``: the command
-  line (``python sol5.py --help``).
+* ``restoration._corruption``, ``_training``, ``_presets``, ``_tiling``,
+  ``_deep_prior``: batched corruption of training patches, the training feed
+  and recipes, tiled restoration, the Deep Image Prior's network;
+* ``restoration.experiments``: depth study and evaluation;
+  ``restoration.cli``: the command line (``python sol5.py --help``).
 
 Conventions
 -----------
@@ -30,8 +31,9 @@ Conventions
 API changes since 2020
 ----------------------
 * ``fit_generator`` is gone: ``train_model`` calls ``Model.fit`` with the two
-  Python generators (through ``fast_training.fit_feed``, a small ``tf.data``
-  pipeline) and whole numbers of steps.
+  Python generators (through ``restoration._training.fit_feed``, a small
+  ``tf.data`` pipeline that casts the float64 batches to float32) and whole
+  numbers of steps.
 * ``scipy.ndimage.filters.convolve`` is now ``scipy.ndimage.convolve``.
 * Keras 3 refuses to call a model built for 24x24 inputs on a larger tensor, so
   ``restore_image`` clones the base model onto an input of any size, *sharing*
@@ -43,25 +45,82 @@ import os
 import sys
 import weakref
 
+import imageio.v3 as imageio
 import numpy as np
 import scipy.ndimage
-
-import sol5_utils
+import skimage.transform
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-sol5_utils.import_tensorflow_quietly()
+# The usual two ways in: as a submodule of a package (the course's harness runs
+# ``import current.sol5``), or as a top-level module from the repository's folder
+# (``import sol5``, ``python sol5.py``).  ``sol5_utils`` is the course's helper; the project's
+# own machinery is the package ``restoration`` beside this file (it imports TensorFlow quietly).
+if __package__:
+    from . import sol5_utils
+    from .restoration import _corruption, _data, _deep_prior, _tiling, _training
+    from .restoration._checks import (as_gray_image, check_int, check_kernel_size, quantize,
+                                      to_float_image, warn_once)
+    from .restoration._presets import PRESETS, Recipe, Schedule, learning_rate
+else:
+    import sol5_utils
+    from restoration import _corruption, _data, _deep_prior, _tiling, _training
+    from restoration._checks import (as_gray_image, check_int, check_kernel_size, quantize,
+                                     to_float_image, warn_once)
+    from restoration._presets import PRESETS, Recipe, Schedule, learning_rate
+
 import keras  # noqa: E402
 from keras.layers import Activation, Add, Conv2D, Input  # noqa: E402
 from keras.models import Model  # noqa: E402
 from keras.optimizers import Adam  # noqa: E402
 
-import batched_corruption  # noqa: E402
-import deep_prior  # noqa: E402
-import fast_training  # noqa: E402
-import tiling  # noqa: E402
-from batched_corruption import with_window_form  # noqa: E402,F401  (part of load_dataset's API)
-from presets import PRESETS, Preset, Schedule, learning_rate  # noqa: E402
-from sol5_utils import as_gray_image, check_int, quantize, read_image  # noqa: E402,F401
+
+# ==========================================================================
+# Reading images (from the course's first exercise)
+# ==========================================================================
+
+def read_image(filename, representation):
+    """Read an image file as a float64 array in [0, 1].
+
+    Parameters
+    ----------
+    filename : str or path-like
+        Path of the image file.
+    representation : {1, 2}
+        1 for a grayscale image of shape ``(H, W)``, 2 for an RGB image of
+        shape ``(H, W, 3)``.  An alpha channel is dropped.
+
+    Returns
+    -------
+    image : ndarray of float64
+        Values in [0, 1].
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file cannot be decoded as an image, or ``representation`` is
+        not 1 or 2.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, imageio.v3 as iio
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.png"
+    >>> iio.imwrite(path, np.full((4, 6, 3), 255, np.uint8))
+    >>> im = read_image(path, 1)
+    >>> im.dtype, im.shape, float(im.max())
+    (dtype('float64'), (4, 6), 1.0)
+    """
+    if representation not in (1, 2):
+        raise ValueError(f"representation must be 1 (grayscale) or 2 (RGB), got {representation!r}")
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f"image file not found: {os.fspath(filename)!r}; check the path")
+    try:
+        raw = imageio.imread(filename)
+    except Exception as exc:  # imageio raises many kinds of errors
+        raise ValueError(f"cannot read {os.fspath(filename)!r} as an image ({exc}); "
+                         "is it a valid .png/.jpg file?") from exc
+    return to_float_image(raw, representation, name=os.fspath(filename))
 
 
 # ==========================================================================
@@ -77,7 +136,7 @@ def load_dataset(filenames, batch_size, corruption_func, crop_size):
     place from the clean and the corrupted crop.  Both are shifted by -0.5.
 
     A corruption function may carry a batched form (see
-    :func:`batched_corruption.with_window_form`; the task corruptions
+    :func:`_corruption.with_patch_form`; the task corruptions
     :func:`denoising_corruption` and :func:`deblurring_corruption` do): then a
     whole batch is corrupted in one call, with the same patch positions and the
     same distribution of corruptions, at a fraction of the cost.  Any other
@@ -97,7 +156,7 @@ def load_dataset(filenames, batch_size, corruption_func, crop_size):
     Returns
     -------
     generator
-        Yields ``(source_batch, target_batch)``, each a float32 array of shape
+        Yields ``(source_batch, target_batch)``, each a float64 array of shape
         ``(batch_size, height, width, 1)`` with values in [-0.5, 0.5];
         ``source_batch`` holds the corrupted patches.
 
@@ -132,23 +191,23 @@ def load_dataset(filenames, batch_size, corruption_func, crop_size):
 
 def _patch_batches(filenames, batch_size, corruption_func, crop_size):
     cache = {}
-    window_form = getattr(corruption_func, "window_form", None)
-    if window_form is not None and window_form.margin > min(crop_size):
-        window_form = None
-    batches_per_chunk = (1 if window_form is None
-                         else max(1, batched_corruption.SAMPLES_PER_CHUNK // batch_size))
+    patch_form = getattr(corruption_func, "patch_form", None)
+    if patch_form is not None and patch_form.margin > min(crop_size):
+        patch_form = None
+    batches_per_chunk = (1 if patch_form is None
+                         else max(1, _corruption.SAMPLES_PER_CHUNK // batch_size))
     while True:
         picks = np.random.randint(len(filenames), size=batch_size * batches_per_chunk)
         images = [_cached_image(filenames[k], cache, crop_size) for k in picks]
         crop_origins, crop_shapes, patch_offsets = _crop_positions(images, crop_size)
-        if window_form is None:
+        if patch_form is None:
             source, target = _corrupt_large_crops(images, crop_origins, crop_shapes, patch_offsets,
                                                   corruption_func, crop_size)
         else:
-            source, target = batched_corruption.corrupt_windows(
-                images, crop_origins, crop_shapes, patch_offsets, window_form, crop_size)
-        source = (source - 0.5).astype(np.float32, copy=False)[..., None]
-        target = (target - 0.5).astype(np.float32, copy=False)[..., None]
+            source, target = _corruption.corrupt_bordered_patches(
+                images, crop_origins, crop_shapes, patch_offsets, patch_form, crop_size)
+        source = (source - 0.5).astype(np.float64, copy=False)[..., None]
+        target = (target - 0.5).astype(np.float64, copy=False)[..., None]
         for start in range(0, len(picks), batch_size):
             yield source[start:start + batch_size], target[start:start + batch_size]
 
@@ -200,7 +259,7 @@ def _cached_image(name, cache, crop_size):
             raise ValueError(f"image {name!r} of shape {image.shape} is smaller than the patch "
                              f"size {crop_size}; remove it from the list or use smaller patches")
         if image.shape[0] < 3 * crop_size[0] or image.shape[1] < 3 * crop_size[1]:
-            sol5_utils.warn_once(f"image {name!r} of shape {image.shape} is smaller than 3x the "
+            warn_once(f"image {name!r} of shape {image.shape} is smaller than 3x the "
                                  f"patch size {crop_size}: its large crops are clipped to the image")
         cache[name] = image
     return image
@@ -340,8 +399,8 @@ def train_model(model, images, corruption_func, batch_size,
         raise ValueError(f"the model's input must have a fixed size to train on patches, "
                          f"got input shape {model.input_shape}")
     train_images, valid_images = split_train_valid(images)
-    train_set = fast_training.fit_feed(load_dataset(train_images, batch_size, corruption_func, crop_size))
-    valid_set = fast_training.fit_feed(load_dataset(valid_images, batch_size, corruption_func, crop_size))
+    train_set = _training.fit_feed(load_dataset(train_images, batch_size, corruption_func, crop_size))
+    valid_set = _training.fit_feed(load_dataset(valid_images, batch_size, corruption_func, crop_size))
     model.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=learning_rate, beta_2=0.9))
     return model.fit(train_set, steps_per_epoch=steps_per_epoch, epochs=num_epochs,
                      validation_data=valid_set, shuffle=False,
@@ -384,10 +443,10 @@ def restore_image(corrupted_image, base_model, *, precision="float32"):
     """Restore a whole image with a network trained on small patches.
 
     The network is applied fully convolutionally.  An image larger than
-    ``tiling.WINDOW`` (448) pixels on a side goes through it in overlapping
-    windows whose overlap covers the network's receptive field, read from the
-    model: the result equals a whole-image call up to float32 rounding, with
-    memory bounded by one window.
+    ``restoration._tiling.TILE`` (448) pixels on a side goes through it in
+    overlapping tiles whose overlap covers the network's receptive field, read
+    from the model: the result equals a whole-image call up to float32
+    rounding, with memory bounded by one tile.
 
     Parameters
     ----------
@@ -397,9 +456,9 @@ def restore_image(corrupted_image, base_model, *, precision="float32"):
         A trained restoration network (inputs and outputs in [-0.5, 0.5]).
     precision : {'float32', 'mixed_bfloat16'}, optional
         Keyword only. ``'mixed_bfloat16'`` runs the network's layers in
-        bfloat16: 1.4 to 2.2 times as fast on a CPU with AMX (the wider the
-        network, the more), at a cost of about 0.01 dB (README, *Speed*).  Where the
-        machine has no fast bfloat16 it warns and uses float32.
+        bfloat16, faster where the CPU (AMX, AVX512-BF16) or GPU has bfloat16
+        units, at a small cost in PSNR (docs/speed.md).  Where the machine has
+        no fast bfloat16 it warns and uses float32.
 
     Returns
     -------
@@ -420,19 +479,17 @@ def restore_image(corrupted_image, base_model, *, precision="float32"):
     ((40, 50), dtype('float64'), True)
     """
     image = as_gray_image(corrupted_image, "corrupted_image")
-    precision = fast_training.check_precision(precision)
+    precision = _training.check_precision(precision)
     return _restore_channel(image, base_model, precision=precision).astype(np.float64)
 
 
-def _restore_channel(channel, base_model, window=None, progress=None, precision="float32"):
+def _restore_channel(channel, base_model, progress=None, precision="float32"):
     """The network on one 2-D channel in [0, 1] (any real dtype); float32 in [0, 1] out."""
-    network = tiling.network_runner(model_for_any_size(base_model), precision)
+    network = _tiling.network_runner(model_for_any_size(base_model), precision)
     shifted = channel.astype(np.float32)
     shifted -= 0.5
-    window = window or tiling.WINDOW
-    if network.radius is None:  # strided layers: one whole-image call
-        window = max(shifted.shape)
-    restored = tiling.restore_tiled(shifted, network.run, network.radius or 0, window, progress)
+    tile = _tiling.TILE if network.radius is not None else max(shifted.shape)  # strided: whole
+    restored = _tiling.restore_tiled(shifted, network.run, network.radius or 0, tile, progress)
     restored += 0.5
     return np.clip(restored, 0.0, 1.0, out=restored)
 
@@ -459,8 +516,8 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
         gives its full range (uint16: 0 to 65535), built channel by channel without a float
         copy of the whole image.
     progress : keras.utils.Progbar, optional
-        Keyword only.  Its target is set to the number of windows the network will run on,
-        and it is advanced once per window.
+        Keyword only.  Its target is set to the number of tiles the network will run on,
+        and it is advanced once per tile.
     precision : {'float32', 'mixed_bfloat16'}, optional
         Keyword only.  As for :func:`restore_image`.
 
@@ -487,13 +544,13 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
         raise ValueError(f"corrupted_image must be gray (H, W), gray + alpha (H, W, 2), RGB "
                          f"(H, W, 3) or RGBA (H, W, 4); got shape {image.shape}")
     out_dtype = np.dtype(out_dtype)
-    precision = fast_training.check_precision(precision)
+    precision = _training.check_precision(precision)
     restored = np.empty(image.shape, out_dtype)
     colours = 1 if image.shape[-1] <= 2 else 3
     if progress is not None:
-        radius = tiling.network_runner(model_for_any_size(base_model)).radius
+        radius = _tiling.network_runner(model_for_any_size(base_model)).radius
         progress.target = colours * (1 if radius is None else
-                                     tiling.window_count(image.shape[:2], radius))
+                                     _tiling.tile_count(image.shape[:2], radius))
     for c in range(image.shape[-1]):
         channel = as_gray_image(image[..., c], "corrupted_image")
         if c < colours:
@@ -520,6 +577,7 @@ DENOISE_SCHEDULE = Schedule(100, 100, 5, 1000)
 DEBLUR_SCHEDULE = Schedule(100, 100, 10, 1000)
 DENOISE_PATCH, DENOISE_CHANNELS, DENOISE_SIGMAS = (24, 24), 48, (0.0, 0.2)
 DEBLUR_PATCH, DEBLUR_CHANNELS, DEBLUR_KERNEL_SIZES = (16, 16), 32, [7]
+SUPER_RES_PATCH, SUPER_RES_CHANNELS, SUPER_RES_SCHEDULE = (24, 24), 48, DENOISE_SCHEDULE
 
 
 # 7.1  Denoising
@@ -553,8 +611,8 @@ def add_gaussian_noise(image, min_sigma, max_sigma):
     return quantize(image + np.random.normal(0.0, sigma, image.shape))
 
 
-@with_window_form(0, lambda windows: batched_corruption.gaussian_noise_on_windows(
-    windows, *DENOISE_SIGMAS), augment=True)
+@_corruption.with_patch_form(0, lambda patches: _corruption.gaussian_noise_on_patches(
+    patches, *DENOISE_SIGMAS), augment=True)
 def denoising_corruption(image):
     """The denoising task's corruption: Gaussian noise with sigma drawn from [0, 0.2].
 
@@ -581,7 +639,7 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     preset : {None, 'strong', 'long'}, optional
         Keyword only. None trains the assignment's network; ``'strong'`` a
         bigger one sized for an hour of a 2-core CPU
-        (``presets.PRESETS['denoise']['strong']``: 8 blocks, 64 channels,
+        (``_presets.PRESETS['denoise']['strong']``: 8 blocks, 64 channels,
         40x40 patches, 6000 steps, cosine step size), ``'long'`` a deeper one
         for a GPU (the shipped weights); then ``num_res_blocks`` must stay at
         its default.
@@ -607,10 +665,9 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
         For an unknown preset or precision, or a preset together with
         ``num_res_blocks``.
     """
-    recipe = _choose_preset("denoise", preset, num_res_blocks, DENOISE_PATCH, DENOISE_CHANNELS,
-                            DENOISE_SCHEDULE, quick_mode)
+    recipe = choose_recipe("denoise", preset, num_res_blocks, quick_mode)
     return learn_with_recipe("denoising", sol5_utils.images_for_denoising(), denoising_corruption,
-                        recipe, precision, max_minutes, init_from)
+                             recipe, precision, max_minutes, init_from)
 
 
 # 7.2  Deblurring
@@ -665,15 +722,15 @@ def random_motion_blur(image, list_of_kernel_sizes):
     if not sizes:
         raise ValueError("list_of_kernel_sizes is empty; pass odd sizes such as [7]")
     for size in sizes:
-        sol5_utils.check_kernel_size(size)
+        check_kernel_size(size)
     angle = np.random.uniform(0, np.pi)
     kernel_size = sizes[np.random.randint(len(sizes))]
     return quantize(add_motion_blur(image, kernel_size, angle))
 
 
-@with_window_form(max(DEBLUR_KERNEL_SIZES) // 2,
-                  lambda windows: batched_corruption.random_motion_blur_on_windows(
-                      windows, DEBLUR_KERNEL_SIZES))
+@_corruption.with_patch_form(max(DEBLUR_KERNEL_SIZES) // 2,
+                              lambda patches: _corruption.random_motion_blur_on_patches(
+                                  patches, DEBLUR_KERNEL_SIZES, sol5_utils.motion_blur_kernel))
 def deblurring_corruption(image):
     """The deblurring task's corruption: a 7-pixel motion blur at a random angle."""
     return random_motion_blur(image, DEBLUR_KERNEL_SIZES)
@@ -697,7 +754,7 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
         Keyword only. None trains the assignment's network; ``'extended'``
         the same network and patches for 4 times as many steps (4000);
         ``'strong'`` a bigger one sized for an hour of a 2-core CPU
-        (``presets.PRESETS['deblur']['strong']``: 8 blocks, 64 channels,
+        (``_presets.PRESETS['deblur']['strong']``: 8 blocks, 64 channels,
         32x32 patches, 8000 steps, cosine step size), ``'long'`` a deeper one
         for a GPU (the shipped weights); then ``num_res_blocks`` must stay at
         its default.
@@ -723,21 +780,53 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
         For an unknown preset or precision, or a preset together with
         ``num_res_blocks``.
     """
-    recipe = _choose_preset("deblur", preset, num_res_blocks, DEBLUR_PATCH, DEBLUR_CHANNELS,
-                            DEBLUR_SCHEDULE, quick_mode)
-    return learn_with_recipe("deblurring", sol5_utils.images_for_deblurring(), deblurring_corruption,
-                        recipe, precision, max_minutes, init_from)
+    recipe = choose_recipe("deblur", preset, num_res_blocks, quick_mode)
+    return learn_with_recipe("deblurring", sol5_utils.images_for_deblurring(),
+                             deblurring_corruption, recipe, precision, max_minutes, init_from)
 
 
-# The recipe both learn_* functions (and super-resolution) fill in
+# The recipe every learn_* function fills in
 
+#: The assignment's recipe of each task (the depth is ``learn_*``'s default, 5).
+ASSIGNMENT_RECIPES = {
+    "denoise": Recipe(DENOISE_PATCH, DENOISE_CHANNELS, 5, DENOISE_SCHEDULE, 0.001),
+    "deblur": Recipe(DEBLUR_PATCH, DEBLUR_CHANNELS, 5, DEBLUR_SCHEDULE, 0.001),
+    "superres": Recipe(SUPER_RES_PATCH, SUPER_RES_CHANNELS, 5, SUPER_RES_SCHEDULE, 0.001),
+}
 #: Adam's first step size when training continues from saved weights (``init_from``).
 CONTINUE_RATE = 3e-4
 
-def _choose_preset(task, preset, num_res_blocks, patch, channels, schedule, quick_mode):
-    """The recipe for a ``learn_*`` call: the assignment's, or a named preset."""
+
+def choose_recipe(task, preset=None, num_res_blocks=5, quick_mode=False):
+    """The recipe of a ``learn_*`` call: the assignment's for ``task``, or a named preset.
+
+    Parameters
+    ----------
+    task : {'denoise', 'deblur', 'superres'}
+        The task's key in :data:`ASSIGNMENT_RECIPES` and ``PRESETS``.
+    preset : str, optional
+        None for the assignment's recipe with ``num_res_blocks`` blocks, else a key of
+        ``PRESETS[task]`` (which fixes its own depth).
+    num_res_blocks : int, optional
+    quick_mode : bool, optional
+        Replace the schedule by the quick one (10, 3, 2, 30).
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset, or a preset together with another depth than the default.
+
+    Examples
+    --------
+    >>> choose_recipe("deblur", quick_mode=True).schedule
+    Schedule(batch_size=10, steps_per_epoch=3, num_epochs=2, num_valid_samples=30)
+    """
     if preset is None:
-        recipe = Preset(patch, channels, num_res_blocks, schedule, 0.001)
+        recipe = ASSIGNMENT_RECIPES[task]._replace(num_res_blocks=num_res_blocks)
     else:
         if preset not in PRESETS[task]:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS[task])} "
@@ -752,24 +841,24 @@ def _choose_preset(task, preset, num_res_blocks, patch, channels, schedule, quic
     return recipe
 
 
-def learn_with_recipe(task, images, corruption_func, recipe, precision="float32", max_minutes=None,
-                 init_from=None):
-    """The training recipe both ``learn_*`` functions fill in: train a network of ``recipe``
-    (a ``presets.Preset``) on ``images`` corrupted by ``corruption_func``, ``task`` naming it in
-    the message that says where the images come from.
+def learn_with_recipe(label, images, corruption_func, recipe, precision="float32",
+                      max_minutes=None, init_from=None):
+    """What every ``learn_*`` function does: train a network of ``recipe`` (a
+    ``restoration._presets.Recipe``) on ``images`` corrupted by ``corruption_func``; ``label``
+    names the model in the message that says where the images come from.
 
     With ``precision='mixed_bfloat16'`` the network is trained in bfloat16 arithmetic (float32
     weights), and its weights are then moved into an ordinary float32 network, which is returned.
     With ``max_minutes``, training stops after the step that passes that much wall time, and
-    the step size decays over that time (``fast_training.TimeBudget``).  With ``init_from`` (a
+    the step size decays over that time (``_training.TimeBudget``).  With ``init_from`` (a
     saved model of the same architecture) training continues from its weights, with the step
     size starting at ``CONTINUE_RATE``.
     """
-    precision = fast_training.check_precision(precision)
-    print(f"sol5: training the {task} model on {sol5_utils.describe_source(images)}"
+    precision = _training.check_precision(precision)
+    print(f"sol5: training the {label} model on {_data.describe_source(images)}"
           + (" in mixed bfloat16" if precision != "float32" else ""))
     shape = (recipe.patch[0], recipe.patch[1], recipe.channels, recipe.num_res_blocks)
-    with fast_training.dtype_policy(precision):
+    with _training.dtype_policy(precision):
         model = build_nn_model(*shape)
     if init_from is not None:
         model.set_weights(keras.models.load_model(init_from, compile=False).get_weights())
@@ -779,7 +868,7 @@ def learn_with_recipe(task, images, corruption_func, recipe, precision="float32"
     if max_minutes:  # the step size decays over the time budget instead of the step count
         initial, final = (recipe.learning_rate if isinstance(recipe.learning_rate, tuple)
                           else (recipe.learning_rate,) * 2)
-        rate, callbacks = initial, [fast_training.TimeBudget(60 * max_minutes, initial, final)]
+        rate, callbacks = initial, [_training.TimeBudget(60 * max_minutes, initial, final)]
     train_model(model, images, corruption_func, *recipe.schedule, learning_rate=rate,
                 callbacks=callbacks)
     if precision != "float32":
@@ -793,10 +882,6 @@ def learn_with_recipe(task, images, corruption_func, recipe, precision="float32"
 # 7.4  Super-resolution (the Q2 recipe, implemented)
 # ==========================================================================
 
-SUPER_RES_PATCH, SUPER_RES_CHANNELS = (24, 24), 48
-SUPER_RES_SCHEDULE = DENOISE_SCHEDULE
-
-
 def _check_scale(scale):
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer, float)) \
             or not np.isfinite(scale) or scale < 2:
@@ -809,7 +894,6 @@ def enlarge(image, shape):
     """Resize ``image`` to ``shape`` with cubic-spline interpolation (scikit-image, order 3),
     clipped to [0, 1] (not to the input's own range, so a crop is enlarged as the same pixels of
     the whole image would be)."""
-    import skimage.transform
     return np.clip(skimage.transform.resize(image, shape, order=3, mode="reflect",
                                             anti_aliasing=False, clip=False), 0.0, 1.0)
 
@@ -817,7 +901,6 @@ def enlarge(image, shape):
 def downscale(image, scale):
     """Shrink ``image`` by ``scale`` (anti-aliased cubic resampling), rounded to i/255 and
     clipped to [0, 1]."""
-    import skimage.transform
     scale = _check_scale(scale)
     small_shape = tuple(max(1, int(round(n / scale))) for n in image.shape)
     return quantize(skimage.transform.resize(image, small_shape, order=3, mode="reflect",
@@ -836,8 +919,8 @@ def lose_resolution(image, scale):
 def super_resolution_corruption(scale):
     """The corruption :func:`learn_super_resolution_model` trains on: :func:`lose_resolution`.
 
-    For an integer ``scale`` it carries a batched window form
-    (:func:`batched_corruption.resolution_loss_on_windows`): each patch is shrunk and enlarged
+    For an integer ``scale`` it carries a batched patch form
+    (:func:`_corruption.resolution_loss_on_patches`): each patch is shrunk and enlarged
     with a border of ``6 * scale`` pixels instead of a whole crop of 3x the patch (about a third
     of the cost), and turned by a random symmetry of the square, as the denoising patches are.
     Other scales are corrupted crop by crop.
@@ -848,10 +931,10 @@ def super_resolution_corruption(scale):
         return lose_resolution(image, scale)
     if scale.is_integer():
         whole = int(scale)
-        corruption = with_window_form(
-            batched_corruption.resolution_margin(whole),
-            lambda windows: batched_corruption.resolution_loss_on_windows(
-                windows, whole, lose_resolution), augment=True)(corruption)
+        corruption = _corruption.with_patch_form(
+            _corruption.resolution_margin(whole),
+            lambda patches: _corruption.resolution_loss_on_patches(
+                patches, whole, lose_resolution), augment=True)(corruption)
     return corruption
 
 
@@ -872,7 +955,7 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
         Enlargement factor the model is for, at least 2.
     preset, precision, max_minutes, init_from : optional
         Keyword only, as for :func:`learn_denoising_model` (presets of
-        ``presets.PRESETS['superres']``).
+        ``_presets.PRESETS['superres']``).
 
     Returns
     -------
@@ -885,10 +968,10 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
         If ``scale < 2``.
     """
     corruption = super_resolution_corruption(scale)
-    recipe = _choose_preset("superres", preset, num_res_blocks, SUPER_RES_PATCH,
-                            SUPER_RES_CHANNELS, SUPER_RES_SCHEDULE, quick_mode)
-    return learn_with_recipe(f"x{scale:g} super-resolution", sol5_utils.images_for_denoising(),
-                        corruption, recipe, precision, max_minutes, init_from)
+    recipe = choose_recipe("superres", preset, num_res_blocks, quick_mode)
+    return learn_with_recipe(f"x{scale:g} super-resolution",
+                             sol5_utils.images_for_super_resolution(), corruption, recipe,
+                             precision, max_minutes, init_from)
 
 
 def super_resolve_image(low_res_image, base_model, scale=2, *, precision="float32"):
@@ -940,9 +1023,9 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
     running (exponential) mean of its outputs.  Such a network reproduces the
     image's structure before its noise, so the fit is stopped early: at the
     knee of the running mean's distance to the corrupted image, once that
-    mean squared difference is within ``deep_prior.DIP_KNEE_RATIO`` (1.1)
+    mean squared difference is within ``_deep_prior.DIP_KNEE_RATIO`` (1.1)
     times the estimated noise variance and has stopped falling, or in any
-    case once it is down to ``deep_prior.DIP_STOP_RATIO`` (0.85) times it.
+    case once it is down to ``_deep_prior.DIP_STOP_RATIO`` (0.85) times it.
     The network's estimate then guides a collaborative Wiener pass (the
     second stage of BM3D): similar 8x8 patches are grouped, the corrupted
     image's groups are shrunk in a 3-D transform domain by the estimate's
@@ -954,7 +1037,7 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
         Grayscale image.  Floats must lie in [0, 1]; integer images are scaled
         by their dtype's range with :func:`skimage.util.img_as_float64`.  Any
         size works, also small ones: the network halves the size
-        ``deep_prior.DIP_LEVELS`` (4) times, so it works on a grid padded (by
+        ``_deep_prior.DIP_LEVELS`` (4) times, so it works on a grid padded (by
         reflection) up to multiples of 16; only the image's own pixels enter
         the fit, and the result is cropped back to the input's shape.
     seed : int, optional
@@ -962,11 +1045,11 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
         the same image and seed give the same result.  The global random
         states of numpy, TensorFlow and Keras are neither used nor changed.
     max_steps : int, optional
-        Upper bound on the number of Adam steps (default ``deep_prior.DIP_MAX_STEPS``,
+        Upper bound on the number of Adam steps (default ``_deep_prior.DIP_MAX_STEPS``,
         400, about 4 seconds for 64x64 on two CPU cores).  Only texture
         at low noise runs that long; smooth images stop after a few dozen.
     verbose : bool, optional
-        Print the progress of the fit every ``deep_prior.DIP_CHUNK`` steps.
+        Print the progress of the fit every ``_deep_prior.DIP_CHUNK`` steps.
 
     Returns
     -------
@@ -998,13 +1081,16 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
     True
     """
     image = as_gray_image(corrupted_image, "corrupted_image")
-    max_steps = deep_prior.DIP_MAX_STEPS if max_steps is None else check_int(max_steps, "max_steps")
-    return deep_prior.fit_and_restore(image, seed, max_steps, verbose)
+    max_steps = _deep_prior.DIP_MAX_STEPS if max_steps is None else check_int(max_steps, "max_steps")
+    return _deep_prior.fit_and_restore(image, seed, max_steps, verbose)
 
 
 if __name__ == "__main__":
-    # Run the command line on this very module: registering it as ``sol5`` keeps the modules
-    # that import sol5 from loading a second copy (with caches of its own) next to __main__.
-    sys.modules.setdefault("sol5", sys.modules[__name__])
-    import sol5_cli
-    sol5_cli.main()
+    # Register this very module under its own name before the command line loads: the layers
+    # above (experiments, command line) import ``sol5`` and would otherwise load a second copy.
+    sys.modules.setdefault(__spec__.name if __spec__ else "sol5", sys.modules[__name__])
+    if __package__:
+        from .restoration import cli
+    else:
+        from restoration import cli
+    cli.main()

@@ -1,711 +1,137 @@
-"""Helpers for ``sol5``: image reading, the training file lists and the blur kernel.
+"""The course's helper module for exercise 5: training file lists and the motion-blur kernel.
 
-The course shipped a helper module of this name; this one keeps its interface
-(``images_for_denoising``, ``images_for_deblurring``, ``motion_blur_kernel``) and
-adds ``read_image`` from the course's first exercise.
+A grader replaces this file with the course's own copy, so ``sol5`` uses nothing but the
+course's interface: :func:`relpath`, :func:`list_images`, :func:`images_for_denoising`,
+:func:`images_for_deblurring`, :func:`images_for_super_resolution` and
+:func:`motion_blur_kernel`.
 
-When the course folders ``image_dataset/train`` and ``text_dataset/train`` lie
-beside this module, the file lists are exactly their images.  When they do not,
-the lists fall back to data that is available offline:
-
-* photos: the natural images that ship inside scikit-image, converted to
-  grayscale (``camera``, ``astronaut``, ``coffee``, ``text`` and ``page`` are held
-  out for evaluation and never trained on);
-* text: document images typeset in the font families that ship with
-  matplotlib (DejaVu, STIX, Computer Modern), with headings, bold and italic
-  runs, justified paragraphs, bullets, code and page numbers, varied sizes,
-  spacing, ink and paper levels, uneven illumination and a little sensor noise.
-
-Both fallback sets are written once, deterministically, into a cache folder
-(``$SOL5_CACHE``, else ``$XDG_CACHE_HOME/sol5``, else ``~/.cache/sol5``).
+One addition serves people without the course's data: when ``image_dataset/`` or
+``text_dataset/`` is missing beside this module, the ``images_for_*`` functions train on offline
+data that the project's package builds (photos shipped with scikit-image, typeset pages of text),
+and say so once.  The course's helper raises ``FileNotFoundError`` there instead.
 """
 
-import contextlib
-import functools
+import importlib
 import os
-import pathlib
-import shutil
-import sys
-import warnings
+import random
 
-import imageio.v3 as iio
 import numpy as np
-import skimage.color
-import skimage.data
 import skimage.draw
-import skimage.transform
-import skimage.util
 
-MODULE_DIR = pathlib.Path(__file__).resolve().parent
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-#: Seed of the fixed shuffle of the file lists (so the 80/20 split is reproducible).
+#: Seed of the fixed shuffle of a file list, so that the 80/20 split is random but reproducible.
 LIST_SEED = 1234
-#: Photos shipped with scikit-image (and matplotlib's ``grace_hopper``) that the fallback
-#: trains on: every natural photo in them that is not held out.
-TRAIN_PHOTOS = ("brick", "chelsea", "clock", "coins", "grass", "gravel", "hubble_deep_field",
-                "moon", "rocket", "retina", "immunohistochemistry", "cell",
-                "motorcycle_left", "motorcycle_right", "grace_hopper")
-#: Scales at which every training photo is stored (structures at several sizes).
-PHOTO_SCALES = (1.0, 0.75, 0.5)
-#: scikit-image photos kept for evaluation only: never in a training list.
-HELD_OUT_PHOTOS = ("camera", "astronaut", "coffee")
-#: scikit-image text images kept for evaluation only: never in a training list.
-HELD_OUT_TEXT = ("text", "page")
-#: Number of generated text pages, and how many of them are held out.
-N_TEXT_PAGES = 360
-N_TEXT_HELD_OUT = 48
-#: Bump when a generator changes, so stale caches are rebuilt.
-PHOTO_CACHE_VERSION = "v3"
-TEXT_CACHE_VERSION = "v3"
+_announced = set()
 
 
-# --------------------------------------------------------------------------
-# Reading images
-# --------------------------------------------------------------------------
+def relpath(path):
+    """``path`` joined to the folder of this module.
 
-def read_image(filename, representation):
-    """Read an image file as a float64 array in [0, 1].
+    Examples
+    --------
+    >>> os.path.dirname(relpath("image_dataset/train")) == relpath("image_dataset")
+    True
+    """
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), path)
+
+
+def list_images(path, use_shuffle=True):
+    """The .jpg and .png files in the folder ``path``, as full paths.
 
     Parameters
     ----------
-    filename : str or path-like
-        Path of the image file.
-    representation : {1, 2}
-        1 for a grayscale image of shape ``(H, W)``, 2 for an RGB image of
-        shape ``(H, W, 3)``.
+    path : str or path-like
+        A folder.
+    use_shuffle : bool, optional
+        Shuffle the names in a fixed order (seed :data:`LIST_SEED`), without touching the global
+        ``random`` state; otherwise they come sorted.
 
     Returns
     -------
-    image : ndarray of float64
-        Values in [0, 1].
+    paths : list of str
 
     Raises
     ------
     FileNotFoundError
-        If the file does not exist.
-    ValueError
-        If the file cannot be decoded as an image, or ``representation`` is
-        not 1 or 2.
+        If ``path`` is not a folder.
 
     Examples
     --------
-    >>> import tempfile, imageio.v3 as iio
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.png"
-    >>> iio.imwrite(path, np.full((4, 6, 3), 255, np.uint8))
-    >>> im = read_image(path, 1)
-    >>> im.dtype, im.shape, float(im.max())
-    (dtype('float64'), (4, 6), 1.0)
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("b.png", "a.jpg", "notes.txt"):
+    ...     open(os.path.join(folder, name), "w").close()
+    >>> [os.path.basename(p) for p in list_images(folder, use_shuffle=False)]
+    ['a.jpg', 'b.png']
     """
-    if representation not in (1, 2):
-        raise ValueError(f"representation must be 1 (grayscale) or 2 (RGB), got {representation!r}")
-    path = pathlib.Path(filename)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {str(path)!r}; check the path")
-    try:
-        raw = iio.imread(path)
-    except Exception as exc:  # imageio raises many kinds of errors
-        raise ValueError(f"cannot read {str(path)!r} as an image ({exc}); "
-                         "is it a valid .png/.jpg file?") from exc
-    return to_float_image(raw, representation, name=str(path))
-
-
-def to_float_image(raw, representation=1, name="image"):
-    """Convert a decoded image array to float64 in [0, 1] (gray or RGB)."""
-    raw = np.asarray(raw)
-    if raw.ndim == 3 and raw.shape[-1] == 4:
-        raw = raw[..., :3]  # drop alpha
-    if raw.ndim == 3 and raw.shape[-1] == 1:
-        raw = raw[..., 0]
-    if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[-1] != 3):
-        raise ValueError(f"{name}: unsupported image shape {raw.shape}; "
-                         "expected (H, W), (H, W, 3) or (H, W, 4)")
-    image = skimage.util.img_as_float64(raw)
-    if representation == 1 and image.ndim == 3:
-        image = skimage.color.rgb2gray(image)
-    elif representation == 2 and image.ndim == 2:
-        image = skimage.color.gray2rgb(image)
-    return np.clip(image, 0.0, 1.0)
-
-
-# --------------------------------------------------------------------------
-# Checks and small conversions shared by the modules
-# --------------------------------------------------------------------------
-
-def check_int(value, name, minimum=1):
-    """Return ``value`` as an int if it is an integer (not a bool) of at least ``minimum``.
-
-    Raises
-    ------
-    ValueError
-        Naming ``name`` and the smallest allowed value.
-
-    Examples
-    --------
-    >>> check_int(3, "num_res_blocks", minimum=0)
-    3
-    >>> check_int(True, "batch_size")
-    Traceback (most recent call last):
-    ...
-    ValueError: batch_size must be an integer >= 1, got True
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def quantize(image):
-    """Round to the nearest i/255 and clip to [0, 1].
-
-    Examples
-    --------
-    >>> quantize(np.array([-0.1, 0.5, 0.1234, 1.7])) * 255
-    array([  0., 128.,  31., 255.])
-    """
-    return np.clip(np.round(image * 255) / 255, 0.0, 1.0)
-
-
-def as_gray_image(image, name="image"):
-    """Validate a grayscale image and return it as float64 in [0, 1].
-
-    Integer and boolean images are converted by their dtype's range (uint8 is
-    divided by 255); an ``(H, W, 1)`` array is squeezed to ``(H, W)``.
-
-    Examples
-    --------
-    >>> as_gray_image(np.array([[0, 255]], dtype=np.uint8))
-    array([[0., 1.]])
-
-    Raises
-    ------
-    ValueError
-        For RGB or other non-2-D input, NaNs, or float values outside [0, 1].
-    """
-    image = np.asarray(image)
-    if image.size == 0:
-        raise ValueError(f"{name} is empty (shape {image.shape})")
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 3 and image.shape[-1] in (3, 4):
-        raise ValueError(f"{name} must be a 2-D grayscale image, got shape {image.shape} (RGB?); "
-                         "convert it with skimage.color.rgb2gray or read it with read_image(path, 1); "
-                         "sol5.restore_color_image restores colour images")
-    if image.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D grayscale image of shape (height, width), "
-                         f"got shape {image.shape}")
-    if image.dtype == bool or np.issubdtype(image.dtype, np.integer):
-        return skimage.util.img_as_float64(image)
-    if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"{name} must hold numbers, got dtype {image.dtype}")
-    image = image.astype(np.float64, copy=False)
-    low, high = image.min(initial=0.0), image.max(initial=0.0)
-    if not (np.isfinite(low) and np.isfinite(high)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if low < -1e-6 or high > 1 + 1e-6:
-        raise ValueError(f"{name} values must lie in [0, 1], got [{low:.3g}, {high:.3g}]; "
-                         "divide an 8-bit image by 255")
-    return image
-
-# --------------------------------------------------------------------------
-# File lists
-# --------------------------------------------------------------------------
-
-def cache_dir():
-    """Folder where the offline fallback data is written."""
-    if os.environ.get("SOL5_CACHE"):
-        return pathlib.Path(os.environ["SOL5_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(base) / "sol5"
-
-
-def output_dir():
-    """Folder where ``python sol5.py train`` saves models and the other commands look for them:
-    ``$SOL5_OUTPUTS`` if set, else ``outputs/`` beside this module (whatever the current folder)."""
-    if os.environ.get("SOL5_OUTPUTS"):
-        return pathlib.Path(os.environ["SOL5_OUTPUTS"])
-    return MODULE_DIR / "outputs"
-
-
-def list_images(folder):
-    """Sorted image files (.jpg, .jpeg, .png) of ``folder``, shuffled reproducibly.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``folder`` does not exist.
-    ValueError
-        If it holds no image file.
-    """
-    folder = pathlib.Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {str(folder)!r}; "
-                                "create it and put .jpg/.png images in it")
-    files = sorted(str(p) for p in folder.iterdir()
-                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not files:
-        raise ValueError(f"no .jpg/.png images in {str(folder)!r}; add some training images")
-    # A private generator: the shuffle never touches the global random state.
-    order = np.random.default_rng(LIST_SEED).permutation(len(files))
-    return [files[i] for i in order]
-
-
-def _course_train_dir(dataset):
-    """``<module dir>/<dataset>/train`` or None when ``<dataset>`` is absent."""
-    top = MODULE_DIR / dataset
-    if not top.exists():
-        return None
-    if not (top / "train").is_dir():
-        raise FileNotFoundError(f"{str(top)!r} exists but has no 'train' folder; the course data "
-                                f"belongs in {str(top / 'train')!r}")
-    return top / "train"
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"image folder not found: {path!r}; create it and put .jpg/.png "
+                                "images in it")
+    images = sorted(os.path.join(path, name) for name in os.listdir(path)
+                    if os.path.splitext(name)[1].lower() in (".jpg", ".png"))
+    if use_shuffle:
+        random.Random(LIST_SEED).shuffle(images)
+    return images
 
 
 def images_for_denoising():
-    """Paths of the photos to train the denoising model on.
-
-    The images of ``image_dataset/train/`` beside this module when that folder
-    exists, else scikit-image's shipped photos (grayscale copies in the cache;
-    the held-out photos excluded).  The order is a fixed shuffle.
-
-    Returns
-    -------
-    paths : list of str
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``image_dataset/`` exists without a ``train/`` folder.
-    ValueError
-        If the course folder holds no images.
-    """
-    course = _course_train_dir("image_dataset")
-    if course is not None:
-        return list_images(course)
-    return list_images(fallback_photos_dir())
+    """Paths of the photos to train the denoiser on: ``image_dataset/train/`` beside this module."""
+    return _training_images("image_dataset", "photos")
 
 
 def images_for_deblurring():
-    """Paths of the text images to train the deblurring model on.
-
-    The images of ``text_dataset/train/`` beside this module when that folder
-    exists, else generated document images (see :func:`fallback_text_dir`;
-    the held-out pages excluded).  The order is a fixed shuffle.
-
-    Returns
-    -------
-    paths : list of str
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``text_dataset/`` exists without a ``train/`` folder.
-    ValueError
-        If the course folder holds no images.
-    """
-    course = _course_train_dir("text_dataset")
-    if course is not None:
-        return list_images(course)
-    return list_images(fallback_text_dir() / "train")
+    """Paths of the text images to train the deblurrer on: ``text_dataset/train/``."""
+    return _training_images("text_dataset", "text")
 
 
-def describe_source(paths):
-    """One line saying where a training list comes from."""
-    folder = pathlib.Path(paths[0]).parent if paths else pathlib.Path("?")
-    if cache_dir() in folder.parents:
-        origin = "offline fallback data (cache)"
-    else:
-        origin = "course data"
-    return f"{len(paths)} images from {origin} in {folder}"
+def images_for_super_resolution():
+    """Paths of the photos to train super-resolution on: ``image_dataset/train/``."""
+    return _training_images("image_dataset", "photos")
 
 
-# --------------------------------------------------------------------------
-# Offline fallback data
-# --------------------------------------------------------------------------
-
-def load_skimage_photo(name, representation=1):
-    """A sample photo shipped with scikit-image (or matplotlib's ``grace_hopper``) as float64
-    in [0, 1]: grayscale (``representation=1``) or RGB (2)."""
-    if name.startswith("motorcycle"):
-        left, right, _ = skimage.data.stereo_motorcycle()
-        raw = left if name == "motorcycle_left" else right
-    elif name == "grace_hopper":
-        import matplotlib.cbook
-        raw = iio.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))
-    else:
-        raw = getattr(skimage.data, name)()
-    return to_float_image(raw, representation, name=name)
+def _training_images(dataset, kind):
+    """The course folder's images, or the offline ``kind`` of data when ``dataset/`` is absent."""
+    if os.path.exists(relpath(dataset)):
+        folder = relpath(os.path.join(dataset, "train"))
+        images = list_images(folder)
+        if not images:
+            raise ValueError(f"no .jpg/.png images in {folder!r}; put the training images there")
+        return images
+    folder = _offline_data().offline_training_folder(kind)
+    if dataset not in _announced:
+        _announced.add(dataset)
+        print(f"sol5_utils: no {dataset}/ beside {relpath('')}; training on the offline "
+              f"{kind} in {folder}")
+    return list_images(folder)
 
 
-def _save_gray(path, image):
-    iio.imwrite(path, skimage.util.img_as_ubyte(np.clip(image, 0, 1)))
+def _offline_data():
+    """The project's package, imported only when its offline data is needed."""
+    package = f"{__package__}.restoration" if __package__ else "restoration"
+    return importlib.import_module(package)
 
-
-def build_once(folder, build):
-    """Run ``build(tmp_folder)`` unless ``folder`` is complete (holds ``.complete``).
-
-    The data is built in a private temporary folder and moved into place by an atomic rename.
-    When another process completed ``folder`` meanwhile, its data is kept and ours dropped; only
-    a folder without ``.complete`` (left by an interrupted build) is replaced.
-    """
-    done = folder / ".complete"
-    if done.exists():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    count = build(tmp)
-    (tmp / ".complete").touch()
-    if folder.exists() and not done.exists():  # an interrupted build: move it aside, then drop it
-        stale = folder.with_name(f"{folder.name}.stale{os.getpid()}")
-        try:
-            os.replace(folder, stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        except OSError:
-            pass
-    try:
-        os.replace(tmp, folder)  # fails if another process has put a complete folder there
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return folder
-    print(f"sol5: wrote {count} offline training images to {folder} (done once)")
-    return folder
-
-
-def fallback_photos_dir():
-    """Folder of grayscale training photos (built once).
-
-    Each photo is stored at the scales of :data:`PHOTO_SCALES`, so that patches see structures
-    at several sizes; a colour photo also gives each of its red, green and blue channels as a
-    gray image of its own (their contrasts differ from the luminance's).
-    """
-    def build(tmp):
-        count = 0
-        for name in TRAIN_PHOTOS:
-            colour = load_skimage_photo(name, 2)
-            grays = {"": skimage.color.rgb2gray(colour)}
-            if np.ptp(colour - colour.mean(axis=-1, keepdims=True)) > 0.05:  # a colour photo
-                grays.update({f"_{c}": colour[..., i] for i, c in enumerate("rgb")})
-            for suffix, image in grays.items():
-                if max(image.shape) > 1024:  # keep the cache small and fast to read
-                    image = skimage.transform.rescale(image, 1024 / max(image.shape),
-                                                      anti_aliasing=True)
-                for scale in PHOTO_SCALES if not suffix else (1.0,):
-                    scaled = image if scale == 1 else skimage.transform.rescale(
-                        image, scale, anti_aliasing=True)
-                    _save_gray(tmp / f"{name}{suffix}_{round(100 * scale)}.png", scaled)
-                    count += 1
-        return count
-    return build_once(cache_dir() / f"photos-{PHOTO_CACHE_VERSION}", build)
-
-
-def fallback_text_dir():
-    """Folder of generated text pages, with ``train/`` and ``heldout/`` (built once)."""
-    def build(tmp):
-        (tmp / "train").mkdir()
-        (tmp / "heldout").mkdir()
-        for i in range(N_TEXT_PAGES):
-            rng = np.random.default_rng([LIST_SEED, i])
-            family = "hand" if rng.random() < HANDWRITTEN_SHARE else FAMILY_NAMES[i % len(FAMILY_NAMES)]
-            sub = "heldout" if i < N_TEXT_HELD_OUT else "train"
-            _save_gray(tmp / sub / f"page_{i:04d}_{family}.png", render_page(rng, family))
-        return N_TEXT_PAGES
-    return build_once(cache_dir() / f"text-{TEXT_CACHE_VERSION}", build)
-
-
-def page_family(path):
-    """The font family (or ``'hand'``) a generated page was drawn in, from its file name."""
-    return pathlib.Path(path).stem.rsplit("_", 1)[-1]
-
-
-#: The font families of the generated pages, all shipped with matplotlib.  Each family has faces
-#: (a regular, bold, italic and monospace file each); a typeset page uses one face throughout.
-FONT_FAMILIES = {
-    "dejavu": [
-        dict(roman="DejaVuSans", bold="DejaVuSans-Bold", italic="DejaVuSans-Oblique", mono="DejaVuSansMono"),
-        dict(roman="DejaVuSerif", bold="DejaVuSerif-Bold", italic="DejaVuSerif-Italic",
-             mono="DejaVuSansMono"),
-        dict(roman="DejaVuSansMono", bold="DejaVuSansMono-Bold", italic="DejaVuSansMono-Oblique",
-             mono="DejaVuSansMono"),
-    ],
-    "stix": [  # Times-like; STIX has no monospace face
-        dict(roman="STIXGeneral", bold="STIXGeneralBol", italic="STIXGeneralItalic", mono="STIXGeneral"),
-    ],
-    "cm": [  # Computer Modern: roman, sans and typewriter
-        dict(roman="cmr10", bold="cmb10", italic="cmti10", mono="cmtt10"),
-        dict(roman="cmss10", bold="cmb10", italic="cmti10", mono="cmtt10"),
-        dict(roman="cmtt10", bold="cmtt10", italic="cmtt10", mono="cmtt10"),
-    ],
-}
-FAMILY_NAMES = tuple(FONT_FAMILIES)
-#: Share of the generated pages drawn as hand-drawn-looking strokes instead of type.
-HANDWRITTEN_SHARE = 0.2
-
-
-def font_file(name):
-    """Path of one of matplotlib's TrueType fonts, e.g. ``font_file("cmr10")``."""
-    import matplotlib
-    path = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf" / f"{name}.ttf"
-    if not path.is_file():
-        raise FileNotFoundError(f"font {str(path)!r} is missing; reinstall matplotlib")
-    return path
-
-
-_LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
-_LETTER_P = np.array([12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8,
-                      2.4, 2.4, 2.2, 2.0, 2.0, 1.9, 1.5, 1.0, 0.8, 0.2, 0.2, 0.1, 0.1])
-_LETTER_P = _LETTER_P / _LETTER_P.sum()
-
-
-def _random_word(rng):
-    """A pseudo-English word, now and then a number, a symbol, a capital or punctuation."""
-    kind = rng.random()
-    if kind < 0.06:
-        return "".join(rng.choice(list("0123456789"), rng.integers(1, 5)))
-    if kind < 0.09:
-        return str(rng.choice(["=", "+", "-", "(x)", "f(s)", "->", "&", "%", "/", ">>>"]))
-    word = "".join(rng.choice(list(_LETTERS), rng.integers(1, 10), p=_LETTER_P))
-    if rng.random() < 0.15:
-        word = word.capitalize()
-    if rng.random() < 0.12:
-        word += str(rng.choice(list(".,;:?!")))
-    return word
-
-
-def _random_line(rng, n_chars):
-    """Words up to about ``n_chars`` characters."""
-    words, length = [], 0
-    while length < n_chars:
-        words.append(_random_word(rng))
-        length += len(words[-1]) + 1
-    return " ".join(words)
-
-
-def _scribble_line(draw, rng, y, width, glyph_px, stroke):
-    """A line of hand-drawn-looking glyphs: short smooth random strokes."""
-    x = rng.uniform(-glyph_px, 2 * glyph_px)
-    while x < width:
-        if rng.random() < 0.18:  # a gap between words
-            x += glyph_px * rng.uniform(0.6, 1.5)
-            continue
-        points = np.cumsum(rng.normal(0, glyph_px / 3, (int(rng.integers(3, 7)), 2)), axis=0)
-        points = points - points.mean(axis=0) + [x + glyph_px / 2, y + glyph_px / 2]
-        draw.line([tuple(p) for p in points], fill=255, width=stroke, joint="curve")
-        x += glyph_px * rng.uniform(0.5, 1.1)
-
-
-class _Typesetter:
-    """Words of one face drawn onto a canvas, line by line, as a document lays them out."""
-
-    def __init__(self, draw, rng, face, left, right, line_spacing):
-        self.draw, self.rng, self.face = draw, rng, face
-        self.left, self.right, self.line_spacing = left, right, line_spacing
-        self._fonts = {}
-
-    def font(self, style, size):
-        key = (self.face[style], int(size))
-        if key not in self._fonts:
-            from PIL import ImageFont
-            self._fonts[key] = ImageFont.truetype(str(font_file(key[0])), key[1])
-        return self._fonts[key]
-
-    def styled_words(self, count):
-        """(word, style) pairs: roman text with runs of bold and italic."""
-        words, style = [], "roman"
-        for _ in range(count):
-            if style == "roman" and self.rng.random() < 0.06:
-                style = str(self.rng.choice(["bold", "italic"]))
-            elif style != "roman" and self.rng.random() < 0.35:
-                style = "roman"
-            words.append((_random_word(self.rng), style))
-        return words
-
-    def paragraph(self, y, words, size, justify, indent=0.0, inset=0.0):
-        """Fill lines from ``y``, ``inset`` pixels in from the left margin (the first line
-        ``indent`` more); justified lines stretch their spaces to the right margin."""
-        left = self.left + inset
-        space = self.font("roman", size).getlength(" ")
-        line, width = [], indent
-        lines = []
-        for word, style in words:
-            length = self.font(style, size).getlength(word)
-            if line and width + space + length > self.right - left:
-                lines.append((line, width, indent))
-                line, width, indent = [], 0.0, 0.0
-            line.append((word, style, length))
-            width += (space if len(line) > 1 else 0) + length
-        if line:
-            lines.append((line, width, indent))
-        for k, (line, width, start) in enumerate(lines):
-            gap = space
-            if justify and k < len(lines) - 1 and len(line) > 1:
-                gap = space + (self.right - left - width) / (len(line) - 1)
-            x = left + start
-            for word, style, length in line:
-                self.draw.text((x, y), word, fill=255, font=self.font(style, size))
-                x += length + gap
-            y += size * self.line_spacing
-        return y
-
-
-def _typeset_page(draw, rng, face, canvas_w, canvas_h, body_px):
-    """A page of a document: headings, justified paragraphs with bold and italic runs,
-    bullet lists, monospace code blocks and a page number."""
-    left = rng.uniform(-0.05, 0.12) * canvas_w
-    right = canvas_w - rng.uniform(-0.05, 0.12) * canvas_w
-    setter = _Typesetter(draw, rng, face, left, right, line_spacing=rng.uniform(1.1, 1.6))
-    justify = rng.random() < 0.6
-    bullet = "•" if face["roman"].startswith(("DejaVu", "STIX")) else "-"
-    numbered = rng.random() < 0.5
-    number_px = body_px * rng.uniform(0.8, 1.0)
-    bottom = canvas_h - 3 * number_px if numbered else canvas_h
-    y = rng.uniform(-0.5, 0.3) * body_px * 4
-    while y < bottom:
-        block = rng.choice(["heading", "paragraph", "bullets", "code"], p=[0.15, 0.5, 0.18, 0.17])
-        if block == "heading":
-            size = body_px * rng.uniform(1.2, 2.0)
-            number = f"{rng.integers(1, 10)}. " if rng.random() < 0.5 else ""
-            title = number + " ".join(_random_word(rng).capitalize() for _ in range(rng.integers(1, 6)))
-            draw.text((left, y), title, fill=255, font=setter.font("bold", size))
-            y += size * 1.7
-        elif block == "paragraph":
-            words = setter.styled_words(int(rng.integers(8, 90)))
-            indent = body_px * 2 if rng.random() < 0.5 else 0.0
-            y = setter.paragraph(y, words, body_px, justify, indent) + body_px * rng.uniform(0.3, 1.0)
-        elif block == "bullets":
-            for _ in range(rng.integers(2, 6)):
-                mark = bullet if rng.random() < 0.7 else f"{rng.integers(1, 10)}."
-                draw.text((left + body_px, y), mark, fill=255, font=setter.font("roman", body_px))
-                words = setter.styled_words(int(rng.integers(3, 25)))
-                y = setter.paragraph(y, words, body_px, False, inset=2.5 * body_px)
-            y += body_px * 0.6
-        else:  # a code block in the face's monospace font, indented, sometimes on a shaded box
-            size = body_px * rng.uniform(0.85, 1.0)
-            lines = [" " * int(rng.integers(0, 4) * 2) + _random_line(rng, int(rng.integers(5, 40)))
-                     .replace(" ", str(rng.choice([" ", "_", "(", ", ", " = "])), 2)
-                     for _ in range(rng.integers(2, 8))]
-            height = len(lines) * size * 1.25
-            if rng.random() < 0.4:
-                draw.rectangle([left, y - 0.2 * size, right, y + height], fill=int(rng.integers(15, 50)))
-            for k, text in enumerate(lines):
-                draw.text((left + body_px, y + k * size * 1.25), text, fill=255,
-                          font=setter.font("mono", size))
-            y += height + body_px * 0.8
-    if numbered:  # a page number in the bottom margin, centred or at the outer edge
-        x = canvas_w / 2 if rng.random() < 0.7 else right - 3 * number_px
-        draw.rectangle([0, bottom, canvas_w, canvas_h], fill=0)  # text stops above the margin
-        draw.text((x, canvas_h - 1.6 * number_px), str(rng.integers(1, 400)), fill=255,
-                  font=setter.font("roman", number_px))
-
-
-def render_page(rng, family=None):
-    """A synthetic grayscale photo or scan of text, float64 in [0, 1].
-
-    Typeset pages use one face of ``family`` (a key of :data:`FONT_FAMILIES`; None draws one);
-    most are laid out as documents (headings, justified paragraphs with bold and italic runs,
-    bullets, code, page numbers), the others as plain lines of text.  With ``family="hand"`` the
-    page holds hand-drawn-looking strokes instead.  Font size, spacing, ink and paper levels
-    (contrast down to 0.1), tilt, ruled lines, uneven illumination, paper texture, softness and
-    sensor noise are all drawn from ``rng``, so a seeded generator gives the same page every time.
-
-    Examples
-    --------
-    >>> page = render_page(np.random.default_rng(0), family="cm")
-    >>> page.ndim, page.dtype, bool(0 <= page.min() and page.max() <= 1)
-    (2, dtype('float64'), True)
-    """
-    from PIL import Image, ImageDraw
-    import scipy.ndimage
-
-    if family is None:
-        family = str(rng.choice(list(FONT_FAMILIES)))
-    if family != "hand" and family not in FONT_FAMILIES:
-        raise ValueError(f"unknown font family {family!r}; choose one of "
-                         f"{sorted(FONT_FAMILIES)} or 'hand'")
-    height, width = int(rng.integers(160, 321)), int(rng.integers(200, 401))
-    supersample = 3
-    font_px = int(rng.integers(8, 31))
-    canvas = Image.new("L", (width * supersample, height * supersample), 0)
-    draw = ImageDraw.Draw(canvas)
-    ruled = rng.random() < 0.15
-    spacing = font_px * supersample * rng.uniform(1.05, 1.9)
-    if family != "hand" and rng.random() < 0.7:
-        faces = FONT_FAMILIES[family]
-        face = faces[int(rng.integers(len(faces)))]
-        _typeset_page(draw, rng, face, canvas.width, canvas.height, font_px * supersample)
-        ruled = False
-    else:
-        from PIL import ImageFont
-        if family != "hand":
-            faces = FONT_FAMILIES[family]
-            face = faces[int(rng.integers(len(faces)))]
-            font = ImageFont.truetype(str(font_file(face[str(rng.choice(list(face)))])),
-                                      font_px * supersample)
-        margin = rng.integers(-font_px, 3 * font_px) * supersample
-        y = rng.uniform(-0.8, 0.5) * spacing
-        chars_per_line = int(2.2 * width / font_px) + 2
-        stroke = int(supersample * rng.uniform(0.8, 3.0))
-        while y < canvas.height:
-            if rng.random() < 0.9:  # some lines are blank, like paragraph breaks
-                if family == "hand":
-                    _scribble_line(draw, rng, y, canvas.width, font_px * supersample, stroke)
-                else:
-                    draw.text((margin, y), _random_line(rng, chars_per_line), fill=255, font=font)
-            if ruled:
-                line_y = y + 1.05 * font_px * supersample
-                draw.line([(0, line_y), (canvas.width, line_y)], fill=int(rng.integers(60, 200)),
-                          width=supersample)
-            y += spacing
-    ink_mask = np.asarray(canvas, dtype=np.float64) / 255.0
-    angle = rng.normal(0.0, 4.0) if rng.random() < 0.6 else 0.0
-    ink_mask = skimage.transform.rotate(ink_mask, angle, mode="constant")
-    ink_mask = skimage.transform.downscale_local_mean(ink_mask, (supersample, supersample))
-    ink_mask = ink_mask[:height, :width]
-
-    paper = rng.uniform(0.35, 1.0)
-    ink = rng.uniform(0.0, max(0.0, paper - 0.1))
-    page = paper + (ink - paper) * ink_mask
-    # uneven illumination: a tilted plane times a smooth random field
-    rows, cols = np.mgrid[0:height, 0:width] / max(height, width)
-    plane = 1 + rng.uniform(-0.3, 0.3) * (rows - 0.5) + rng.uniform(-0.3, 0.3) * (cols - 0.5)
-    field = scipy.ndimage.gaussian_filter(rng.standard_normal((height, width)), max(height, width) / 6)
-    field = field / (np.abs(field).max() + 1e-12)
-    page = page * plane * (1 + rng.uniform(0.0, 0.25) * field)
-    # paper texture: fine band-limited grain
-    grain = scipy.ndimage.gaussian_filter(rng.standard_normal((height, width)), rng.uniform(0.5, 2.0))
-    page = page * (1 + rng.uniform(0.0, 0.04) * grain / (grain.std() + 1e-12))
-    page = scipy.ndimage.gaussian_filter(page, rng.uniform(0.0, 1.2))  # lens / scanner softness
-    page = page + rng.normal(0.0, rng.uniform(0.0, 0.03), page.shape)  # sensor noise
-    return np.clip(page, 0.0, 1.0)
-
-
-# --------------------------------------------------------------------------
-# Motion blur kernel
-# --------------------------------------------------------------------------
 
 def motion_blur_kernel(kernel_size, angle):
-    """A square motion-blur kernel: a normalised line through its centre.
+    """A square motion-blur kernel: a line of equal weights through its centre, summing to 1.
 
     Parameters
     ----------
     kernel_size : int
-        Odd, positive side of the kernel.
+        Odd side of the kernel.
     angle : float
-        Direction of the line in radians, in [0, pi), counter-clockwise from
-        the positive horizontal axis: 0 is horizontal, pi/2 vertical, 3*pi/4
-        runs from the upper left to the lower right.  (The course's own helper
-        measured the angle from the vertical axis; both agree at pi/4 and
-        3*pi/4, and training samples the angle uniformly either way.)
+        Direction of the line in radians, in [0, pi], counter-clockwise from the positive
+        horizontal axis: 0 is horizontal, pi/2 vertical, 3*pi/4 runs from the upper left to the
+        lower right.  (The course's copy of this helper measures the angle from the vertical
+        axis; the two agree at pi/4 and 3*pi/4, and training draws the angle uniformly.)
 
     Returns
     -------
     kernel : ndarray of float64, shape (kernel_size, kernel_size)
-        Non-negative entries summing to 1.
 
     Raises
     ------
     ValueError
-        If ``kernel_size`` is not an odd positive integer, or ``angle`` is
-        outside [0, pi).
+        For an even or non-positive size, or an angle outside [0, pi].
 
     Examples
     --------
@@ -714,94 +140,16 @@ def motion_blur_kernel(kernel_size, angle):
            [0.33333333, 0.33333333, 0.33333333],
            [0.        , 0.        , 0.        ]])
     """
-    check_kernel_size(kernel_size)
-    if not np.isfinite(angle) or not 0 <= angle < np.pi:
-        raise ValueError(f"angle must be in radians in [0, pi), got {angle!r}; "
-                         "reduce it modulo pi")
-    (end_row, end_col), = line_ends(kernel_size, [angle])
-    return line_kernel(kernel_size, end_row, end_col).copy()
-
-
-def line_ends(kernel_size, angles):
-    """End points ``(row, col)``, relative to the centre, of the kernel lines at ``angles``.
-
-    The lines run from ``-end`` to ``+end``; vectorised over ``angles`` (shape (n, 2), int).
-    """
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)) \
+            or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be an odd positive integer (1, 3, 5, 7, ...), got "
+                         f"{kernel_size!r}; an even kernel has no centre")
+    if not np.isfinite(angle) or not 0 <= angle <= np.pi:
+        raise ValueError(f"angle must be in radians in [0, pi], got {angle!r}; reduce it modulo pi")
     half = kernel_size // 2
-    angles = np.asarray(angles, dtype=float)
-    direction = np.stack([-np.sin(angles), np.cos(angles)], axis=-1)  # rows grow downwards
-    return np.round(direction * half / np.abs(direction).max(axis=-1, keepdims=True)).astype(int)
-
-
-@functools.lru_cache(maxsize=None)
-def line_kernel(kernel_size, end_row, end_col):
-    """The normalised kernel of the line from ``-end`` to ``+end`` through the centre (cached,
-    read-only: a 7x7 kernel has only 12 distinct lines)."""
-    half = kernel_size // 2
+    direction = np.array([-np.sin(angle), np.cos(angle)])  # (row, col): rows grow downwards
+    end_row, end_col = np.round(direction * half / np.abs(direction).max()).astype(int)
     rows, cols = skimage.draw.line(half - end_row, half - end_col, half + end_row, half + end_col)
     kernel = np.zeros((kernel_size, kernel_size))
     kernel[rows, cols] = 1.0
-    kernel /= kernel.sum()
-    kernel.flags.writeable = False
-    return kernel
-
-
-def check_kernel_size(kernel_size):
-    """Raise ValueError unless ``kernel_size`` is an odd positive integer."""
-    try:
-        size = check_int(kernel_size, "kernel size")
-    except ValueError:
-        size = 0
-    if size % 2 == 0:
-        raise ValueError(f"kernel size must be an odd positive integer (1, 3, 5, 7, ...), "
-                         f"got {kernel_size!r}; an even kernel has no centre")
-
-
-@contextlib.contextmanager
-def numpy_seed(seed):
-    """Seed numpy's global generator for a block, then give the caller its old state back."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
-
-
-def warn_once(message, _seen=set()):
-    """Issue a UserWarning the first time a given message appears."""
-    if message not in _seen:
-        _seen.add(message)
-        warnings.warn(message, stacklevel=3)
-
-
-def import_tensorflow_quietly():
-    """Import TensorFlow with its native start-up notices hidden; return it (None if missing).
-
-    While it loads, TensorFlow's C++ core writes absl and oneDNN notices straight to file
-    descriptor 2, before ``TF_CPP_MIN_LOG_LEVEL`` is read.  For the import alone that descriptor
-    points at ``/dev/null``; Python errors still surface as exceptions.  Set ``SOL5_VERBOSE=1``
-    to see the notices.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules or os.environ.get("SOL5_VERBOSE"):
-        try:
-            import tensorflow
-        except ImportError:
-            return None
-        return tensorflow
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                import tensorflow
-            except ImportError:
-                tensorflow = None
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-    return tensorflow
+    return kernel / kernel.sum()

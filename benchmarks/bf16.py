@@ -17,21 +17,21 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-import fast_training  # noqa: E402
+from restoration import _training  # noqa: E402
 import sol5  # noqa: E402  (first: it imports TensorFlow quietly)
 import keras  # noqa: E402
-import sol5_experiments as experiments  # noqa: E402
+from restoration import experiments  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; bfloat16 supported: {fast_training.bfloat16_supported()}")
+    print(f"machine: {os.cpu_count()} cores; bfloat16 supported: {_training.bfloat16_supported()}")
     cases = experiments.denoise_cases()
-    results = {precision: [] for precision in fast_training.PRECISIONS}
+    results = {precision: [] for precision in _training.PRECISIONS}
     for seed in args.seeds:
-        for precision in fast_training.PRECISIONS:
+        for precision in _training.PRECISIONS:
             keras.utils.set_random_seed(seed)
             began = time.perf_counter()
             model = sol5.learn_denoising_model(precision=precision)

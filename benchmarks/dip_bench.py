@@ -44,7 +44,7 @@ import skimage.data  # noqa: E402
 import skimage.restoration  # noqa: E402
 import skimage.util  # noqa: E402
 
-import deep_prior  # noqa: E402
+from restoration import _deep_prior  # noqa: E402
 from sol5 import deep_prior_restore_image  # noqa: E402
 
 try:
@@ -131,7 +131,7 @@ def run_set(title, crops, verbose):
         dip, dip_net, seconds, estimates, steps = [], [], [], [], []
         for (_, clean), n in zip(crops, noisy):
             details = {}
-            restored, spent = _timed(deep_prior.fit_and_restore, n, details=details)
+            restored, spent = _timed(_deep_prior.fit_and_restore, n, details=details)
             dip.append(psnr_gain(clean, restored, n))
             dip_net.append(psnr_gain(clean, details["network"], n))
             estimates.append(details["sigma"])

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 
 import sol5  # noqa: E402  (first: it imports TensorFlow quietly)
 import keras  # noqa: E402
-import sol5_experiments as experiments  # noqa: E402
+from restoration import experiments  # noqa: E402
 import sol5_utils  # noqa: E402
 
 

@@ -13,7 +13,7 @@ restore does not depend on the weights' values.  The whole-image call (windows a
 image) is measured only up to ``--untiled-max-mp`` (6) megapixels; larger whole-image calls are
 not attempted.  Sizes are measured in rotating order, each round once, and the table gives medians;
 the time per megapixel of the largest size is compared with the best at any smaller size.
-With the default sizes it writes ``results/scaling.json`` and ``figures/scaling.png``.
+With the default sizes it writes ``results/scaling.json`` and ``docs/figures/scaling.png``.
 """
 
 import argparse
@@ -32,13 +32,14 @@ DEFAULT_SIZES = (0.25, 1, 6, 24)
 CHILD = """
 import json, resource, sys, time
 import numpy as np
-import sol5, tiling
+import sol5
+from restoration import _tiling
 height, width, tiled = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "tiled"
 import keras
 keras.utils.set_random_seed(0)
 model = sol5.build_nn_model(24, 24, 48, 5)
 if not tiled:
-    tiling.WINDOW = max(height, width)
+    _tiling.TILE = max(height, width)
 sol5.restore_image(np.random.default_rng(1).random((64, 64)), model)  # build the any-size model
 image = np.random.default_rng(2).random((height, width))
 start = time.perf_counter()
@@ -110,8 +111,8 @@ def main():
     if not args.quick and tuple(sorted(args.sizes)) == DEFAULT_SIZES:
         (ROOT / "results").mkdir(exist_ok=True)
         (ROOT / "results" / "scaling.json").write_text(json.dumps(report, indent=1))
-        plot(rows, ROOT / "figures" / "scaling.png")
-        print("wrote results/scaling.json and figures/scaling.png")
+        plot(rows, ROOT / "docs" / "figures" / "scaling.png")
+        print("wrote results/scaling.json and docs/figures/scaling.png")
 
 
 def plot(rows, path):

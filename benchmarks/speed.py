@@ -5,7 +5,7 @@
 
 Prints, with the machine's core count:
 * training: steps per second of ``Model.fit`` on what ``train_model`` feeds it (``load_dataset``
-  through ``fast_training.fit_feed``) against a compute-only ``fit`` of the same model and batch shape (one
+  through ``_training.fit_feed``) against a compute-only ``fit`` of the same model and batch shape (one
   pre-made batch repeated in memory), and against the generator handed to ``fit`` directly, for
   both tasks, with the ratios (medians over rounds in which the feeds take turns);
 * data: milliseconds per ``load_dataset`` batch with the task corruptions' window form and
@@ -33,10 +33,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-import fast_training  # noqa: E402
+from restoration import _training  # noqa: E402
 import sol5  # noqa: E402  (first: it imports TensorFlow quietly)
 import keras  # noqa: E402
-import sol5_experiments as experiments  # noqa: E402
+from restoration import experiments  # noqa: E402
 
 TASKS = {"denoise": (sol5.DENOISE_PATCH, sol5.DENOISE_CHANNELS, sol5.DENOISE_SCHEDULE.batch_size),
          "deblur": (sol5.DEBLUR_PATCH, sol5.DEBLUR_CHANNELS, sol5.DEBLUR_SCHEDULE.batch_size)}
@@ -75,7 +75,7 @@ def task_data(task):
 
 FEEDS = {
     "compute-only": "in-memory tf.data pipeline repeating one batch (no data work at all)",
-    "train_model": "fast_training.fit_feed(load_dataset(...)), exactly what train_model fits on",
+    "train_model": "_training.fit_feed(load_dataset(...)), exactly what train_model fits on",
     "keras-default": "the load_dataset generator handed to fit directly (Keras' own wrapper)",
 }
 
@@ -98,7 +98,7 @@ def training_speeds(task, steps, repeats):
     options.autotune.enabled = False
     feeds = {
         "compute-only": tf.data.Dataset.from_tensors(batch).repeat().prefetch(2).with_options(options),
-        "train_model": fast_training.fit_feed(sol5.load_dataset(train_images, batch_size, corruption, patch)),
+        "train_model": _training.fit_feed(sol5.load_dataset(train_images, batch_size, corruption, patch)),
         "keras-default": sol5.load_dataset(train_images, batch_size, corruption, patch),
     }
     for feed in feeds.values():  # warm up every path
@@ -123,7 +123,7 @@ def generator_milliseconds(task, batches=50, repeats=5):
     patch, _, batch_size = GENERATOR_TASKS[task]
     images, corruption = task_data(task)
 
-    def per_crop(image):  # no window_form attribute: load_dataset takes the per-crop path
+    def per_crop(image):  # no patch_form attribute: load_dataset takes the per-crop path
         return corruption(image)
     result = []
     for func in (corruption, per_crop):
@@ -249,7 +249,7 @@ def main():
     if args.presets:
         return preset_timings()
     if args.precision:
-        print(f"machine: {os.cpu_count()} cores; fast bfloat16: {fast_training.bfloat16_supported()}")
+        print(f"machine: {os.cpu_count()} cores; fast bfloat16: {_training.bfloat16_supported()}")
         return precision_comparison(max(5, args.repeats))
     import tensorflow as tf
     tf.get_logger().addHandler(RetraceCounter())

@@ -3,6 +3,7 @@
 The offline training data is built once into ``$SOL5_CACHE`` (or the user's cache) and reused
 by every run; ``pytest.ini`` puts the repository on the import path.
 """
+import os
 import pathlib
 
 import numpy as np
@@ -49,3 +50,14 @@ def small_images(tmp_path):
     """Ten synthetic 8-bit images of varied sizes, all at least 3x a 24x24 patch."""
     shapes = [(80 + 3 * i, 90 + 5 * i) for i in range(10)]
     return _write_images(tmp_path / "images", shapes)
+
+
+@pytest.fixture
+def no_course_data(tmp_path, monkeypatch):
+    """Pretend sol5_utils lives in an empty folder: no course data beside it.  Returns the folder,
+    where a test may put ``image_dataset/train`` or ``text_dataset/train``."""
+    import sol5_utils
+    folder = tmp_path / "course"
+    folder.mkdir()
+    monkeypatch.setattr(sol5_utils, "relpath", lambda path: os.path.join(folder, path))
+    return folder

@@ -79,10 +79,16 @@ def test_bad_kernel_sizes_are_refused(size):
         sol5.random_motion_blur(np.zeros((9, 9)), [7, size])
 
 
-@pytest.mark.parametrize("angle", [-0.1, np.pi, 4.0, np.nan])
+@pytest.mark.parametrize("angle", [-0.1, np.pi + 0.01, 4.0, np.nan])
 def test_angles_outside_0_pi_are_refused(angle):
     with pytest.raises(ValueError, match="pi"):
         sol5_utils.motion_blur_kernel(7, angle)
+
+
+def test_angle_pi_is_the_same_line_as_zero():
+    """The course's helper accepts the closed range [0, pi]; pi draws angle 0's line."""
+    np.testing.assert_array_equal(sol5_utils.motion_blur_kernel(7, np.pi),
+                                  sol5_utils.motion_blur_kernel(7, 0.0))
 
 
 def test_motion_blur_convolves_with_the_kernel():

@@ -1,10 +1,12 @@
 """Section 3: the patch generator."""
 import numpy as np
 import pytest
+import scipy.ndimage
 
-import batched_corruption
-import fast_training
+from restoration import _corruption
+from restoration import _training
 import sol5
+import sol5_utils
 
 
 def identity(image):
@@ -15,7 +17,7 @@ def test_batches_have_the_promised_shape_dtype_and_range(small_images):
     source, target = next(sol5.load_dataset(small_images, 7, identity, (24, 20)))
     for batch in (source, target):
         assert batch.shape == (7, 24, 20, 1)
-        assert batch.dtype == np.float32
+        assert batch.dtype == np.float64
         assert batch.min() >= -0.5 and batch.max() <= 0.5
 
 
@@ -134,12 +136,12 @@ def test_corruption_that_changes_the_shape_is_reported(small_images):
 
 def fixed_blur(angle):
     """A deterministic blur, plain and with a window form, to compare the two data paths."""
-    kernel = sol5.sol5_utils.motion_blur_kernel(7, angle)
+    kernel = sol5_utils.motion_blur_kernel(7, angle)
 
     def plain(image):
         return sol5.add_motion_blur(image, 7, angle)
 
-    @sol5.with_window_form(3, lambda w: batched_corruption.motion_blur_on_windows(w, kernel[None],
+    @_corruption.with_patch_form(3, lambda w: _corruption.motion_blur_on_patches(w, kernel[None],
                                                                     np.zeros(len(w), int)))
     def windowed(image):
         return plain(image)
@@ -147,7 +149,7 @@ def fixed_blur(angle):
 
 
 @pytest.mark.parametrize("angle", [0.0, 0.4, 2.0])
-def test_window_form_gives_the_patches_of_corrupting_the_large_crop(small_images, angle):
+def test_patch_form_gives_the_patches_of_corrupting_the_large_crop(small_images, angle):
     # same seed, same positions: the window path must reproduce the assignment's recipe,
     # including the mirrored border where a patch touches the edge of its large crop
     plain, windowed = fixed_blur(angle)
@@ -159,10 +161,10 @@ def test_window_form_gives_the_patches_of_corrupting_the_large_crop(small_images
     np.testing.assert_allclose(source_fast, source_plain, atol=1e-6)
 
 
-def test_window_form_is_used_instead_of_the_function(small_images):
+def test_patch_form_is_used_instead_of_the_function(small_images):
     calls = []
 
-    @sol5.with_window_form(0, lambda windows: 1.0 - windows)
+    @_corruption.with_patch_form(0, lambda windows: 1.0 - windows)
     def flip(image):
         calls.append(image.shape)
         return 1.0 - image
@@ -171,10 +173,10 @@ def test_window_form_is_used_instead_of_the_function(small_images):
     np.testing.assert_allclose(source + 0.5, 1.0 - (target + 0.5), atol=1e-6)
 
 
-def test_window_form_wider_than_the_patch_falls_back_to_the_function(small_images):
+def test_patch_form_wider_than_the_patch_falls_back_to_the_function(small_images):
     calls = []
 
-    @sol5.with_window_form(9, lambda windows: windows[:, 9:-9, 9:-9])
+    @_corruption.with_patch_form(9, lambda windows: windows[:, 9:-9, 9:-9])
     def identity_logged(image):
         calls.append(image.shape)
         return image
@@ -182,23 +184,23 @@ def test_window_form_wider_than_the_patch_falls_back_to_the_function(small_image
     assert calls == [(24, 24)] * 4
 
 
-def test_window_form_of_the_wrong_shape_is_reported(small_images):
-    @sol5.with_window_form(1, lambda windows: windows)  # forgot to cut the border
+def test_patch_form_of_the_wrong_shape_is_reported(small_images):
+    @_corruption.with_patch_form(1, lambda windows: windows)  # forgot to cut the border
     def broken(image):
         return image
-    with pytest.raises(ValueError, match="window form"):
+    with pytest.raises(ValueError, match="patch form"):
         next(sol5.load_dataset(small_images, 2, broken, (8, 8)))
 
 
-def test_random_motion_blur_on_windows_matches_scipy_with_the_drawn_kernel():
+def test_random_motion_blur_on_patches_matches_scipy_with_the_drawn_kernel():
     import scipy.ndimage
     windows = np.random.rand(60, 22, 22).astype(np.float32)
     state = np.random.get_state()
-    blurred = batched_corruption.random_motion_blur_on_windows(windows, [7])
+    blurred = _corruption.random_motion_blur_on_patches(windows, [7], sol5_utils.motion_blur_kernel)
     np.random.set_state(state)
     angles = np.random.uniform(0, np.pi, 60)  # the draws the window form makes first
     expected = np.stack([sol5.quantize(scipy.ndimage.convolve(
-        window.astype(float), sol5.sol5_utils.motion_blur_kernel(7, angle))[3:-3, 3:-3])
+        window.astype(float), sol5_utils.motion_blur_kernel(7, angle))[3:-3, 3:-3])
         for window, angle in zip(windows, angles)])
     assert blurred.shape == (60, 16, 16)
     off = np.abs(blurred - expected)
@@ -206,10 +208,37 @@ def test_random_motion_blur_on_windows_matches_scipy_with_the_drawn_kernel():
     assert np.mean(off > 1e-6) < 0.01
 
 
-def test_random_motion_blur_on_windows_mixes_kernel_sizes():
+def test_batched_blur_takes_its_kernels_from_the_given_function():
+    """A grader's sol5_utils brings its own kernel: the batched blur must use exactly that one."""
+    calls = []
+
+    def vertical_kernel(size, angle):  # another convention: every angle drawn vertically
+        calls.append((size, angle))
+        kernel = np.zeros((size, size))
+        kernel[:, size // 2] = 1 / size
+        return kernel
+    windows = np.random.rand(40, 22, 22).astype(np.float32)
+    blurred = _corruption.random_motion_blur_on_patches(windows, [7], vertical_kernel)
+    expected = sol5.quantize(np.stack([scipy.ndimage.convolve(
+        window.astype(float), vertical_kernel(7, 0.0))[3:-3, 3:-3] for window in windows]))
+    assert len(calls) == 40 + 40 and all(size == 7 and 0 <= angle < np.pi for size, angle in calls)
+    assert np.abs(blurred - expected).max() <= 1 / 255 + 1e-6
+
+
+def test_deblurring_corruption_blurs_with_the_course_helpers_kernel(small_images, monkeypatch):
+    seen = []
+    real = sol5_utils.motion_blur_kernel
+    monkeypatch.setattr(sol5_utils, "motion_blur_kernel",
+                        lambda size, angle: seen.append(size) or real(size, angle))
+    next(sol5.load_dataset(small_images, 20, sol5.deblurring_corruption, (16, 16)))
+    assert len(seen) >= 20
+
+
+def test_random_motion_blur_on_patches_mixes_kernel_sizes():
     windows = np.zeros((200, 15, 15), np.float32)
     windows[:, 7, 7] = 1.0  # an impulse: the blurred centre shows the kernel's size
-    blurred = batched_corruption.random_motion_blur_on_windows(windows, [3, 7])
+    blurred = _corruption.random_motion_blur_on_patches(windows, [3, 7],
+                                                       sol5_utils.motion_blur_kernel)
     assert blurred.shape == (200, 9, 9)
     taps = (blurred > 0).sum(axis=(1, 2))
     assert set(taps.tolist()) == {3, 7}
@@ -240,10 +269,10 @@ def test_deblurring_batches_are_blurred_targets(small_images):
 def test_fit_feed_continues_one_stream_across_iterators():
     import tensorflow as tf
 
-    def numbered(count=100, rows=batched_corruption.SAMPLES_PER_CHUNK // 4):
+    def numbered(count=100, rows=_corruption.SAMPLES_PER_CHUNK // 4):
         for i in range(count):
             yield (np.full((rows, 3), i, np.float32), np.full((rows, 3), -i, np.float32))
-    feed = fast_training.fit_feed(numbered())
+    feed = _training.fit_feed(numbered())
     assert isinstance(feed, tf.data.Dataset)
     first = [int(x[0, 0]) for x, _ in feed.take(3)]
     second = [int(x[0, 0]) for x, _ in feed.take(3)]
@@ -251,19 +280,25 @@ def test_fit_feed_continues_one_stream_across_iterators():
     # a new iterator goes on where the stream is (batches read ahead by the old one are dropped)
     assert first[-1] < second[0] <= 12 and second == list(range(second[0], second[0] + 3))
     # a finite generator ends the feed, with its last short group
-    assert [int(x[0, 0]) for x, _ in fast_training.fit_feed(numbered(6))] == list(range(6))
+    assert [int(x[0, 0]) for x, _ in _training.fit_feed(numbered(6))] == list(range(6))
+
+
+def test_fit_feed_hands_the_float64_batches_to_the_network_as_float32(small_images):
+    feed = _training.fit_feed(sol5.load_dataset(small_images, 5, identity, (16, 16)))
+    source, target = next(iter(feed))
+    assert source.dtype == target.dtype == "float32" and tuple(source.shape) == (5, 16, 16, 1)
 
 
 @pytest.mark.parametrize("margin", [-1, 1.5, True])
-def test_window_form_needs_a_whole_margin(margin):
+def test_patch_form_needs_a_whole_margin(margin):
     with pytest.raises(ValueError, match="margin"):
-        sol5.with_window_form(margin, lambda windows: windows)
+        _corruption.with_patch_form(margin, lambda windows: windows)
 
 
 def test_random_symmetries_draw_all_eight_evenly():
     window = np.arange(9.0).reshape(1, 3, 3)
     np.random.seed(0)
-    seen = [tuple(batched_corruption.random_symmetries(np.repeat(window, 4000, 0)).reshape(4000, 9)[i])
+    seen = [tuple(_corruption.random_symmetries(np.repeat(window, 4000, 0)).reshape(4000, 9)[i])
             for i in range(4000)]
     counts = np.unique(np.array(seen), axis=0, return_counts=True)[1]
     assert len(counts) == 8 and counts.min() > 400  # about 500 each

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import sol5_experiments as experiments
+from restoration import experiments
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

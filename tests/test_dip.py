@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 import skimage.util
 
-import deep_prior
+from restoration import _deep_prior
 from sol5 import deep_prior_restore_image
 
 
@@ -90,8 +90,8 @@ def _texture_crop(name):
 @pytest.mark.parametrize("sigma", [0.05, 0.1, 0.2])
 def test_noise_estimate_holds_on_texture(name, sigma):
     # Texture must not be mistaken for noise: within 15% of the true sigma.  (Grass at low
-    # noise is still over-estimated; see deep_prior._noise_sigma.)
-    estimate = deep_prior._noise_sigma(_noisy(_texture_crop(name), sigma, 5))
+    # noise is still over-estimated; see _deep_prior._noise_sigma.)
+    estimate = _deep_prior._noise_sigma(_noisy(_texture_crop(name), sigma, 5))
     assert abs(estimate - sigma) < 0.15 * sigma, estimate
 
 
@@ -99,7 +99,7 @@ def test_collaborative_wiener_with_clean_pilot(camera_crop):
     # With a perfect pilot the Wiener pass alone must remove most of the noise; a broken
     # transform, grouping or aggregation would not.
     noisy = _noisy(camera_crop, 0.1, 3)
-    filtered = deep_prior._collaborative_wiener(noisy, camera_crop, 0.1)
+    filtered = _deep_prior._collaborative_wiener(noisy, camera_crop, 0.1)
     assert filtered.shape == noisy.shape
     assert np.mean((filtered - camera_crop) ** 2) < 0.2 * np.mean((noisy - camera_crop) ** 2)
 

@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 
 import sol5
-import sol5_experiments as experiments
 import sol5_utils
-
-
-@pytest.fixture
-def no_course_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(sol5_utils, "MODULE_DIR", tmp_path)
+from restoration import _data, experiments
 
 
 def test_held_out_photos_are_never_trained_on(no_course_data):
@@ -21,7 +16,7 @@ def test_held_out_photos_are_never_trained_on(no_course_data):
     assert len(held_out) >= 2
     variants = [skimage.util.img_as_ubyte(photo if scale == 1 else skimage.transform.rescale(
                     photo, scale, anti_aliasing=True))
-                for photo in held_out.values() for scale in sol5_utils.PHOTO_SCALES]
+                for photo in held_out.values() for scale in _data.PHOTO_SCALES]
     for path in sol5_utils.images_for_denoising():
         pixels = skimage.util.img_as_ubyte(sol5.read_image(path, 1))
         for variant in variants:
@@ -113,7 +108,7 @@ def test_super_resolution_baseline_rows():
 
 @pytest.mark.parametrize("fast_machine", [True, False])
 def test_shipped_weights_are_also_scored_in_bfloat16_where_fast(monkeypatch, fast_machine):
-    monkeypatch.setattr(experiments.fast_training, "bfloat16_supported", lambda: fast_machine)
+    monkeypatch.setattr(experiments._training, "bfloat16_supported", lambda: fast_machine)
     calls = []
     methods = experiments.our_methods(
         {"ours, assignment settings": "a", experiments.SHIPPED_LABEL: "s"},
@@ -131,7 +126,7 @@ def test_shipped_weights_are_also_scored_in_bfloat16_where_fast(monkeypatch, fas
 def test_photo_folds_split_the_training_photos_and_keep_the_motorcycle_together():
     folds = experiments.photo_folds(3, seed=0)
     names = [name for fold in folds for name in fold]
-    assert sorted(names) == sorted(sol5_utils.TRAIN_PHOTOS)  # each photo in exactly one fold
+    assert sorted(names) == sorted(_data.TRAIN_PHOTOS)  # each photo in exactly one fold
     assert any({"motorcycle_left", "motorcycle_right"} <= set(fold) for fold in folds)
     assert experiments.photo_folds(3, seed=0) == folds and experiments.photo_folds(3, seed=1) != folds
 
@@ -154,7 +149,7 @@ def test_unseen_super_resolution_scores_each_fold_with_a_model_trained_without_i
         trained_without.append(list(photos))
         return sol5.build_nn_model(8, 8, 2, 0)  # zero blocks: a network that keeps its input
     monkeypatch.setattr(experiments, "train_super_resolver_without", fake_training)
-    monkeypatch.setattr(sol5_utils, "load_skimage_photo",
+    monkeypatch.setattr(_data, "load_skimage_photo",
                         lambda name: np.random.default_rng(len(name)).random((40, 36)))
     rows = experiments.super_resolution_unseen_rows(scale=2, folds=3, seed=0)
     assert trained_without == experiments.photo_folds(3, 0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sol5
-import sol5_cli
+from restoration import _training, cli
 import sol5_utils
 
 
@@ -83,11 +83,11 @@ def test_command_line_trains_and_restores(tmp_path, monkeypatch):
     import imageio.v3 as iio
     monkeypatch.chdir(tmp_path)
     outputs = tmp_path / "outputs"  # conftest points SOL5_OUTPUTS here
-    sol5_cli.main(["train", "--quick", "--tasks", "denoise", "--num-res-blocks", "1"])
+    cli.main(["train", "--quick", "--tasks", "denoise", "--num-res-blocks", "1"])
     assert (outputs / "denoise.keras").is_file()
     assert (outputs / "restoration_examples.png").is_file()
     iio.imwrite(tmp_path / "in.png", np.random.randint(0, 256, (33, 45, 3), np.uint8))
-    sol5_cli.main(["restore", "--task", "denoise", "in.png", "out.png"])
+    cli.main(["restore", "--task", "denoise", "in.png", "out.png"])
     out = iio.imread(tmp_path / "out.png")
     assert out.shape == (33, 45, 3) and out.dtype == np.uint8  # colour stays colour
 
@@ -95,7 +95,7 @@ def test_command_line_trains_and_restores(tmp_path, monkeypatch):
 def test_command_line_restore_without_model_explains(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match="train one first"):
-        sol5_cli.main(["restore", "--task", "deblur", "in.png", "out.png"])
+        cli.main(["restore", "--task", "deblur", "in.png", "out.png"])
 
 
 def test_strong_preset_quick_mode_builds_the_bigger_network():
@@ -149,9 +149,8 @@ def test_assignment_learning_rate_is_adams_default(small_images):
 
 
 def test_time_budget_stops_training_and_decays_the_step_size(small_images):
-    import fast_training
     model = sol5.build_nn_model(8, 8, 2, 0)
-    budget = fast_training.TimeBudget(0.0, 1e-3, 1e-5)  # already spent: one step, then stop
+    budget = _training.TimeBudget(0.0, 1e-3, 1e-5)  # already spent: one step, then stop
     history = sol5.train_model(model, small_images, lambda im: im, 2, 5, 4, 2, learning_rate=1e-3,
                                callbacks=[budget])
     assert len(history.history["loss"]) == 1

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import image_io
+from restoration import _files
 import sol5
-import sol5_cli
+from restoration import cli
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def identity_model_path(tmp_path):
 
 
 def restore(*args):
-    sol5_cli.main(["restore", "--task", "denoise", *map(str, args)])
+    cli.main(["restore", "--task", "denoise", *map(str, args)])
 
 
 @pytest.mark.parametrize("name, pixels", [
@@ -40,10 +40,10 @@ def restore(*args):
 ])
 def test_layout_and_bit_depth_survive_the_round_trip(tmp_path, identity_model_path, name, pixels):
     source = tmp_path / name
-    image_io.write_picture(source, pixels)
-    np.testing.assert_array_equal(image_io.read_picture(source), pixels)
+    _files.write_picture(source, pixels)
+    np.testing.assert_array_equal(_files.read_picture(source), pixels)
     restore("--model", identity_model_path, source, tmp_path / f"out_{name}")
-    out = image_io.read_picture(tmp_path / f"out_{name}")
+    out = _files.read_picture(tmp_path / f"out_{name}")
     assert out.dtype == pixels.dtype and out.shape == pixels.shape
     np.testing.assert_array_equal(out, pixels)  # the identity network changes nothing
 
@@ -58,7 +58,7 @@ def test_colour_is_really_restored(tmp_path):
     out = iio.imread(tmp_path / "out.png")
     assert out.shape == (20, 30, 3)
     expected = sol5.restore_color_image(rgb, model, out_dtype=np.uint8,
-                                        precision=sol5_cli.restore_precision("auto"))
+                                        precision=cli.restore_precision("auto"))
     np.testing.assert_array_equal(out, expected)
     assert not np.array_equal(out[..., 0], out[..., 1])  # not made gray
 
@@ -69,7 +69,7 @@ def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
     Image.fromarray(pixels).save(tmp_path / "phone.jpg", exif=exif, quality=100)
-    upright = image_io.read_picture(tmp_path / "phone.jpg")
+    upright = _files.read_picture(tmp_path / "phone.jpg")
     assert upright.shape == (30, 20, 3)
     assert upright[:, -5:, 0].mean() > 200 and upright[:, :5, 0].mean() < 50  # band now on the right
 
@@ -140,15 +140,15 @@ def bad_files(folder):
 def test_bad_files_give_errors_that_name_them(tmp_path):
     for name, words in bad_files(tmp_path / "bad").items():
         with pytest.raises(ValueError, match=words) as info:
-            image_io.read_picture(tmp_path / "bad" / name)
+            _files.read_picture(tmp_path / "bad" / name)
         assert name in str(info.value)
     with pytest.raises(FileNotFoundError, match="missing.png"):
-        image_io.read_picture(tmp_path / "missing.png")
+        _files.read_picture(tmp_path / "missing.png")
 
 
 def test_jpeg_cannot_take_alpha(tmp_path):
     with pytest.raises(ValueError, match="alpha"):
-        image_io.write_picture(tmp_path / "x.jpg", np.zeros((4, 4, 4), np.uint8))
+        _files.write_picture(tmp_path / "x.jpg", np.zeros((4, 4, 4), np.uint8))
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
@@ -156,13 +156,13 @@ def test_jpeg_cannot_take_alpha(tmp_path):
     (True, "auto", "mixed_bfloat16"), (False, "auto", "float32"),
     (True, "float32", "float32"), (True, "bfloat16", "mixed_bfloat16")])
 def test_restore_precision_choice(monkeypatch, fast_machine, choice, expected):
-    monkeypatch.setattr(sol5_cli.fast_training, "bfloat16_supported", lambda: fast_machine)
-    assert sol5_cli.restore_precision(choice) == expected
+    monkeypatch.setattr(cli._training, "bfloat16_supported", lambda: fast_machine)
+    assert cli.restore_precision(choice) == expected
 
 
 def test_bfloat16_restore_keeps_an_identity_exact(tmp_path, identity_model_path, monkeypatch):
     """The global skip is added in float32, so a zero residual leaves 16-bit pixels untouched."""
-    monkeypatch.setattr(sol5.fast_training, "bfloat16_supported", lambda: True)
+    monkeypatch.setattr(sol5._training, "bfloat16_supported", lambda: True)
     pixels = np.random.default_rng(9).integers(0, 65536, (19, 21, 3), dtype=np.uint16)
     iio.imwrite(tmp_path / "in.png", pixels[..., 0])
     restore(tmp_path / "in.png", tmp_path / "out.png", "--model", identity_model_path,

@@ -5,7 +5,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-import batched_corruption
+from restoration import _corruption
 import sol5
 
 
@@ -51,19 +51,19 @@ def test_scale_below_two_is_refused(scale):
 
 
 @pytest.mark.parametrize("scale", [2, 3])
-def test_window_form_of_lose_resolution_matches_the_whole_image(scale):
+def test_patch_form_of_lose_resolution_matches_the_whole_image(scale):
     """A window whose shifted part starts on the image's low-resolution grid gives the image's
     own result at the patch, up to the cut edges' faint effect and i/255 rounding."""
     import scipy.ndimage
     rng = np.random.default_rng(scale)
     image = np.clip(scipy.ndimage.gaussian_filter(rng.random((240, 240)), 1.5) * 4 - 1.5, 0, 1)
     whole = sol5.lose_resolution(image, scale)
-    margin, patch = batched_corruption.resolution_margin(scale), 24
+    margin, patch = _corruption.resolution_margin(scale), 24
     starts = [(60, 90), (61, 100), (95, 62), (100, 101)]
     phases = np.array([[(-r) % scale, (-c) % scale] for r, c in starts])  # onto the image's grid
     windows = np.stack([image[r:r + patch + 2 * margin, c:c + patch + 2 * margin]
                         for r, c in starts]).astype(np.float32)
-    centres = batched_corruption.resolution_loss_on_windows(windows, scale, sol5.lose_resolution,
+    centres = _corruption.resolution_loss_on_patches(windows, scale, sol5.lose_resolution,
                                                             phases)
     expected = np.stack([whole[r + margin:r + margin + patch, c + margin:c + margin + patch]
                          for r, c in starts])
@@ -72,15 +72,15 @@ def test_window_form_of_lose_resolution_matches_the_whole_image(scale):
     levels, expected_levels = np.round(centres * 255), np.round(expected * 255)
     assert np.mean(levels != expected_levels) < 0.01
     # with another phase the grid falls elsewhere on the patch, and the result differs
-    other = batched_corruption.resolution_loss_on_windows(windows, scale, sol5.lose_resolution,
+    other = _corruption.resolution_loss_on_patches(windows, scale, sol5.lose_resolution,
                                                           (phases + 1) % scale)
     assert np.mean(np.round(other * 255) != expected_levels) > 0.1
 
 
 def test_super_resolution_corruption_is_batched_for_integer_scales_only():
-    assert sol5.super_resolution_corruption(2).window_form.margin == 12
-    assert sol5.super_resolution_corruption(3).window_form.augment
-    assert not hasattr(sol5.super_resolution_corruption(2.5), "window_form")
+    assert sol5.super_resolution_corruption(2).patch_form.margin == 12
+    assert sol5.super_resolution_corruption(3).patch_form.augment
+    assert not hasattr(sol5.super_resolution_corruption(2.5), "patch_form")
 
 
 def test_super_resolution_batches_are_the_corruption_of_their_targets(tmp_path):

@@ -5,7 +5,8 @@ import pytest
 
 import sol5
 import sol5_utils
-import tiling
+from restoration import _tiling
+from restoration import _checks
 
 
 def whole_image_call(model, image):
@@ -28,13 +29,13 @@ def trained_looking(model, scale=0.3):
 @pytest.mark.parametrize("blocks", [1, 7])
 def test_tiled_equals_whole_image(monkeypatch, shape, blocks):
     model = trained_looking(sol5.build_nn_model(16, 16, 6, blocks))
-    radius = tiling.receptive_radius(model)
+    radius = _tiling.receptive_radius(model)
     assert radius == 2 + 2 * blocks
     window = 2 * radius + 5  # small windows, and sizes that are no multiple of the core
-    monkeypatch.setattr(tiling, "WINDOW", window)
+    monkeypatch.setattr(_tiling, "TILE", window)
     calls = []
-    real = tiling.restore_tiled
-    monkeypatch.setattr(tiling, "restore_tiled",
+    real = _tiling.restore_tiled
+    monkeypatch.setattr(_tiling, "restore_tiled",
                         lambda image, run, *args: calls.append(image.shape) or real(image, run, *args))
     image = np.random.default_rng(1).random(shape)
     tiled = sol5.restore_image(image, model)
@@ -44,7 +45,7 @@ def test_tiled_equals_whole_image(monkeypatch, shape, blocks):
 
 @pytest.mark.parametrize("length", [1, 30, 31, 449, 500, 1000, 6000])
 def test_axis_plan_keeps_windows_small_and_overlapping(length):
-    spans, size = tiling.axis_windows(length, 31, 5)
+    spans, size = _tiling.axis_tiles(length, 31, 5)
     assert size <= min(31, length)
     assert spans[0][0] == 0 and spans[-1][1] == length
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # the cores meet
@@ -54,7 +55,7 @@ def test_axis_plan_keeps_windows_small_and_overlapping(length):
 
 def test_windows_cover_the_image_once_with_the_overlap():
     for length, window, core in [(10, 6, 2), (100, 30, 20), (31, 31, 31), (47, 16, 6)]:
-        spans = tiling.window_starts(length, window, core)
+        spans = _tiling.tile_starts(length, window, core)
         covered = np.zeros(length, int)
         for start, end, win in spans:
             covered[start:end] += 1
@@ -71,8 +72,8 @@ def test_radius_counts_dilation_and_nested_models():
     inner = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(x))
     outer_in = keras.Input((None, None, 1))
     outer = keras.Model(outer_in, keras.layers.Conv2D(1, 7, padding="same")(inner(outer_in)))
-    assert tiling.receptive_radius(inner) == 4 + 1
-    assert tiling.receptive_radius(outer) == 5 + 3
+    assert _tiling.receptive_radius(inner) == 4 + 1
+    assert _tiling.receptive_radius(outer) == 5 + 3
 
 
 def test_strided_model_is_refused_by_the_radius_and_restored_whole():
@@ -81,14 +82,14 @@ def test_strided_model_is_refused_by_the_radius_and_restored_whole():
     up = keras.layers.UpSampling2D(2)(down)
     model = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(up))
     with pytest.raises(ValueError, match="strides"):
-        tiling.receptive_radius(model)
+        _tiling.receptive_radius(model)
     with pytest.warns(UserWarning, match="one call"):
         restored = sol5.restore_image(np.random.default_rng(0).random((32, 48)), model)
     assert restored.shape == (32, 48)
 
 
 def test_progress_counts_windows(monkeypatch):
-    monkeypatch.setattr(tiling, "WINDOW", 20)
+    monkeypatch.setattr(_tiling, "TILE", 20)
     model = sol5.build_nn_model(8, 8, 2, 0)
     class Counter:  # what restore_tiled uses of a keras.utils.Progbar
         target, seen = None, 0
@@ -132,7 +133,7 @@ def test_colour_refuses_bad_input(bad, words):
 
 def test_bfloat16_copy_computes_in_bfloat16_but_adds_the_skip_in_float32():
     model = sol5.model_for_any_size(sol5.build_nn_model(16, 16, 4, 2))
-    copy = tiling.bfloat16_copy(model)
+    copy = _tiling.bfloat16_copy(model)
     convolutions = [layer for layer in copy.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convolutions and all(layer.compute_dtype == "bfloat16" for layer in convolutions)
     assert all(w.dtype == "float32" for w in copy.weights)  # weights stay float32
@@ -140,7 +141,7 @@ def test_bfloat16_copy_computes_in_bfloat16_but_adds_the_skip_in_float32():
 
 
 def test_bfloat16_restore_is_close_and_follows_later_training(monkeypatch):
-    monkeypatch.setattr(sol5.fast_training, "bfloat16_supported", lambda: True)
+    monkeypatch.setattr(sol5._training, "bfloat16_supported", lambda: True)
     model = trained_looking(sol5.build_nn_model(16, 16, 6, 2), scale=0.2)
     image = np.random.default_rng(2).random((40, 52))
     exact = sol5.restore_image(image, model)
@@ -154,8 +155,8 @@ def test_bfloat16_restore_is_close_and_follows_later_training(monkeypatch):
 
 
 def test_bfloat16_falls_back_to_float32_with_a_warning(monkeypatch):
-    monkeypatch.setattr(sol5.fast_training, "bfloat16_supported", lambda: False)
-    monkeypatch.setattr(sol5_utils.warn_once, "__defaults__", (set(),))  # warn again
+    monkeypatch.setattr(sol5._training, "bfloat16_supported", lambda: False)
+    monkeypatch.setattr(_checks, "_WARNED", set())  # warn again in this test
     model = trained_looking(sol5.build_nn_model(16, 16, 4, 1), scale=0.2)
     image = np.random.default_rng(3).random((20, 30))
     with pytest.warns(UserWarning, match="float32"):

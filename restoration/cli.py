@@ -14,13 +14,12 @@ import threading
 
 import numpy as np
 
-import fast_training
-import image_io
-import sol5  # before keras: it imports TensorFlow quietly
-import sol5_experiments as experiments
-import sol5_utils
+from . import _data, _files, _training
+from . import experiments
 
-import keras  # noqa: E402  (already loaded by sol5)
+sol5 = experiments.sol5  # loaded before keras: it imports TensorFlow quietly
+
+import keras  # noqa: E402
 
 
 def _restore_pixels(pixels, model, progress=None, precision="float32"):
@@ -59,7 +58,7 @@ TASKS = {
 
 def default_model_path(task, preset=None):
     """Where ``train`` saves a task's model and ``restore`` looks for it."""
-    return sol5_utils.output_dir() / f"{task}{'_' + preset if preset else ''}.keras"
+    return _data.output_dir() / f"{task}{'_' + preset if preset else ''}.keras"
 
 
 def _cmd_train(args):
@@ -76,7 +75,7 @@ def _cmd_train(args):
             raise SystemExit("sol5: --init-from continues one model: name one task with --tasks")
         options = {"preset": args.preset, "precision": "mixed_bfloat16" if args.bf16 else "float32",
                    "max_minutes": args.max_minutes, "init_from": args.init_from}
-    out_dir = sol5_utils.output_dir()
+    out_dir = _data.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = experiments.held_out_examples()
     fig, axes = plt.subplots(len(args.tasks), 3, figsize=(12, 3.3 * len(args.tasks)), squeeze=False)
@@ -128,8 +127,8 @@ def _cmd_restore(args):
         else:
             windows_bar = None if folder_mode else keras.utils.Progbar(None, unit_name="window")
             try:
-                pixels = image_io.read_picture(source)
-                image_io.write_picture(target, apply(pixels, model, progress=windows_bar,
+                pixels = _files.read_picture(source)
+                _files.write_picture(target, apply(pixels, model, progress=windows_bar,
                                                           precision=precision))
                 if args.verbose or not folder_mode:
                     print(f"sol5: {source} ({_describe(pixels)}) -> {target}")
@@ -153,7 +152,7 @@ def restore_precision(choice):
     """The network's arithmetic for ``restore --precision``: 'auto' takes bfloat16 where the
     machine runs it fast (AMX or AVX512-BF16 CPUs, recent GPUs) and float32 elsewhere."""
     if choice == "auto":
-        return "mixed_bfloat16" if fast_training.bfloat16_supported() else "float32"
+        return "mixed_bfloat16" if _training.bfloat16_supported() else "float32"
     return {"bfloat16": "mixed_bfloat16"}.get(choice, choice)
 
 
@@ -175,7 +174,7 @@ def restore_jobs(source, target):
             raise SystemExit(f"sol5: the output folder {target} is the input folder; the "
                              "inputs are never overwritten: choose another folder")
         files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
-        images = [p for p in files if p.suffix.lower() in image_io.IMAGE_SUFFIXES]
+        images = [p for p in files if p.suffix.lower() in _files.IMAGE_SUFFIXES]
         ignored = [p for p in files if p not in images]
         jobs = [(p, target / p.name) for p in images]
         folder = target
@@ -282,7 +281,7 @@ def build_parser():
                     "optional bm3d package is installed; Wiener and Richardson-Lucy given the true "
                     "kernel) and our trained models (outputs/TASK.keras, models/TASK_long.keras) "
                     "on images never used for training. Prints a table, writes "
-                    "results/evaluation.json and figures/evaluation_*.png.")
+                    "results/evaluation.json and docs/figures/evaluation_*.png.")
     evaluate.add_argument("--parts", nargs="+", choices=experiments.EVALUATION_PARTS,
                           default=list(experiments.EVALUATION_PARTS),
                           help="rerun only these parts; the others are kept from "

@@ -11,35 +11,42 @@ import time
 
 import numpy as np
 
-import sol5_utils
-from batched_corruption import SAMPLES_PER_CHUNK
+from ._checks import import_tensorflow_quietly, warn_once
+from ._corruption import SAMPLES_PER_CHUNK
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-tf = sol5_utils.import_tensorflow_quietly()  # None on a machine without TensorFlow
+tf = import_tensorflow_quietly()  # None on a machine without TensorFlow
 import keras  # noqa: E402
 
 
-def fit_feed(batches, prefetch=2):
+#: Batches the training feed keeps ready while the network trains.
+PREFETCH_BATCHES = 2
+
+
+def fit_feed(batches):
     """What ``sol5.train_model`` hands to ``Model.fit`` for a generator of ``(source, target)``.
 
-    On the TensorFlow backend the generator is wrapped in a ``tf.data`` pipeline that takes
-    several batches from it per call into Python (``batched_corruption.SAMPLES_PER_CHUNK`` samples) and keeps
-    ``prefetch`` batches ready while the network trains, with tf.data's autotuning off: Keras'
-    own wrapper (one Python call per batch, ``prefetch(AUTOTUNE)``) made whole ``fit`` calls
-    settle at random into a markedly slower mode on a 2-core machine (``benchmarks/speed.py``
-    compares the two).  On other backends the generator is returned as it is.
+    The batches (float64, as :func:`sol5.load_dataset` yields them) are cast to float32, the
+    network's own precision.  On the TensorFlow backend the generator is wrapped in a ``tf.data``
+    pipeline that takes several batches from it per call into Python
+    (``_corruption.SAMPLES_PER_CHUNK`` samples) and keeps ``PREFETCH_BATCHES`` batches ready
+    while the network trains, with tf.data's autotuning off: Keras' own wrapper (one Python call
+    per batch, ``prefetch(AUTOTUNE)``) lets a whole ``fit`` call fall into a markedly slower mode
+    at random on a machine with few cores (``benchmarks/speed.py`` compares the two).
     """
+    as_float32 = ((source.astype(np.float32), target.astype(np.float32))
+                  for source, target in batches)
     if keras.backend.backend() != "tensorflow":
-        return batches
-    first = next(batches)  # read one batch now, for the shapes and any error in the data
+        return as_float32
+    first = next(as_float32)  # read one batch now, for the shapes and any error in the data
     per_call = max(1, SAMPLES_PER_CHUNK // len(first[0]))
-    spec = tuple(tf.TensorSpec((None,) + part.shape, tf.as_dtype(part.dtype)) for part in first)
+    spec = tuple(tf.TensorSpec((None,) + part.shape, tf.float32) for part in first)
     pending = [first]
 
     def chunks():  # every new iterator (Keras makes one per validation) continues the stream
         while True:
             while len(pending) < per_call:
-                batch = next(batches, None)
+                batch = next(as_float32, None)
                 if batch is None:
                     break
                 pending.append(batch)
@@ -51,7 +58,7 @@ def fit_feed(batches, prefetch=2):
     options = tf.data.Options()
     options.autotune.enabled = False
     return (tf.data.Dataset.from_generator(chunks, output_signature=spec)
-            .unbatch().prefetch(prefetch).with_options(options))
+            .unbatch().prefetch(PREFETCH_BATCHES).with_options(options))
 
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -91,7 +98,7 @@ def check_precision(precision):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "mixed_bfloat16" and not bfloat16_supported():
-        sol5_utils.warn_once("this machine has no fast bfloat16 (no AVX512-BF16/AMX CPU, no GPU of "
+        warn_once("this machine has no fast bfloat16 (no AVX512-BF16/AMX CPU, no GPU of "
                              "compute capability 8+): using float32 instead")
         return "float32"
     return precision

@@ -9,8 +9,8 @@ noise level.  That estimate then guides a collaborative Wiener pass (BM3D's
 second stage: similar patches grouped, shrunk in a 3-D transform domain by
 the estimate's Wiener gain, averaged back).  Blind: no clean image and no true
 sigma are used.  Written in plain TensorFlow (the assignment allows it for the
-bonus): the per-operation overhead of Keras layers doubled the step time on 2
-CPU cores.
+bonus): the fit runs thousands of tiny steps, and Keras layers add a per-operation
+overhead to each.
 
 Nothing here is graded; ``sol5.deep_prior_restore_image`` validates its input and calls
 :func:`fit_and_restore`.
@@ -21,9 +21,9 @@ import functools
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-import sol5_utils
+from ._checks import import_tensorflow_quietly
 
-tf = sol5_utils.import_tensorflow_quietly()
+tf = import_tensorflow_quietly()
 
 DIP_LEVELS = 4            # number of stride-2 stages; sizes are padded to 2**DIP_LEVELS
 DIP_DOWN_CHANNELS = 32    # channels of the encoder and decoder stages
@@ -34,7 +34,7 @@ DIP_INPUT_JITTER = 1 / 30  # std of the fresh Gaussian perturbation of the input
 DIP_LEARNING_RATE = 0.01
 DIP_EMA = 0.99            # weight of the old average in the running mean of the outputs
 DIP_CHUNK = 10            # steps run per call of the compiled graph
-DIP_MAX_STEPS = 400       # cap, reached on texture at low noise (about 4 s on 2 CPU cores)
+DIP_MAX_STEPS = 400       # cap, reached on texture at low noise
 DIP_MIN_STEPS = 30        # never stop before this (the first outputs are nearly flat)
 # Stopping rule, on the ratio r = MSE(running mean, input) / estimated noise variance, checked
 # every DIP_CHUNK steps: stop at the knee (r <= DIP_KNEE_RATIO and r fell by at most
@@ -352,7 +352,7 @@ def _should_stop(ratios, lag):
         ratios[-1 - lag] - ratio <= DIP_KNEE_DROP
 
 
-def _fit_network(image, noise_var, seed, max_steps, verbose, history):
+def _fit_network(image, noise_var, seed, max_steps, verbose):
     """Run the early-stopped fit; return the running mean of the network's outputs and the
     number of steps taken."""
     height, width = image.shape
@@ -367,8 +367,6 @@ def _fit_network(image, noise_var, seed, max_steps, verbose, history):
         done += steps
         loss, ema_mse = float(loss), float(ema_mse)
         ratios.append(ema_mse / noise_var)
-        if history is not None:
-            history.append((done, loss, ema_mse, ema.numpy()[:height, :width].astype(np.float64)))
         if verbose:
             print(f"step {done}: loss {loss:.5f}, mean-output loss {ema_mse:.5f}, "
                   f"noise variance {noise_var:.5f}")
@@ -377,21 +375,19 @@ def _fit_network(image, noise_var, seed, max_steps, verbose, history):
     return ema.numpy()[:height, :width].astype(np.float64), done
 
 
-def fit_and_restore(image, seed=0, max_steps=DIP_MAX_STEPS, verbose=False, history=None,
-                    details=None):
+def fit_and_restore(image, seed=0, max_steps=DIP_MAX_STEPS, verbose=False, details=None):
     """Restore ``image`` (2-D float64 in [0, 1], already validated); the result is clipped
     to [0, 1].
 
     The noise level is estimated (:func:`_noise_sigma`), a fresh hourglass is
     fitted until its running-mean output is as close to the image as that
     noise allows, and the network's estimate guides a collaborative Wiener
-    pass (:func:`_collaborative_wiener`).  ``history``, a list, receives
-    ``(step, loss, mean-output loss, mean output)`` after every ``DIP_CHUNK``
-    steps; ``details``, a dict, receives the estimated ``"sigma"``, the
-    ``"network"``'s estimate before the Wiener pass and the number of ``"steps"``.
+    pass (:func:`_collaborative_wiener`).  ``details``, a dict, receives the
+    estimated ``"sigma"``, the ``"network"``'s estimate before the Wiener pass and
+    the number of ``"steps"``.
     """
     sigma = _noise_sigma(image)
-    network, steps = _fit_network(image, sigma ** 2, seed, max_steps, verbose, history)
+    network, steps = _fit_network(image, sigma ** 2, seed, max_steps, verbose)
     if details is not None:
         details.update(sigma=sigma, network=np.clip(network, 0.0, 1.0), steps=steps)
     return np.clip(_collaborative_wiener(image, network, sigma), 0.0, 1.0)

@@ -1,11 +1,11 @@
 """Tiled restoration: run a fully convolutional network over an image of any size in bounded memory.
 
 A whole-image call holds every activation of the image at once (48 channels of float32 per pixel
-and layer for the denoiser: gigabytes for a photo).  Here the image is cut into windows of a fixed
-size that overlap by the network's receptive radius; each window's centre, the *core*, is far
-enough from the window's cut edges to be computed exactly as in a whole-image call, and the cores
+and layer for the denoiser: gigabytes for a photo).  Here the image is cut into tiles of a fixed
+size that overlap by the network's receptive radius; each tile's centre, the *core*, is far
+enough from the tile's cut edges to be computed exactly as in a whole-image call, and the cores
 tile the image.  The cost is the overlap (a few percent for the assignment's denoiser:
-``benchmarks/scaling.py``), and the memory is that of one window.
+``benchmarks/scaling.py``), and the memory is that of one tile.
 
 The radius is read from the model's layers, so a deeper model than ours gets a wider overlap.
 """
@@ -16,13 +16,13 @@ import weakref
 
 import numpy as np
 
-import sol5_utils
+from ._checks import import_tensorflow_quietly, warn_once
 
-tf = sol5_utils.import_tensorflow_quietly()
+tf = import_tensorflow_quietly()
 import keras  # noqa: E402
 
-#: Side of the square windows the network sees (pixels); smaller images go through in one call.
-WINDOW = 448
+#: Side of the square tiles the network sees (pixels); smaller images go through in one call.
+TILE = 448
 
 #: How a network of any input size is run: ``run(batch)`` and its receptive radius (None when
 #: it cannot be tiled).  Kept per model, then per precision.
@@ -34,14 +34,14 @@ def network_runner(model, precision="float32"):
     """``model`` (any input size) wrapped for :func:`restore_tiled`, kept once per model and precision.
 
     On the TensorFlow backend it runs through one ``tf.function`` with ``reduce_retracing``, so
-    windows of every size share a traced graph after the second size: faster and leaner than
+    tiles of every size share a traced graph after the second size: faster and leaner than
     eager calls, without ``predict``'s retracing for every new model.  A model with strided
     layers gets ``radius=None`` and a warning: it can only be run on the whole image.
 
-    With ``precision="mixed_bfloat16"`` the windows go through a copy of the network whose layers
+    With ``precision="mixed_bfloat16"`` the tiles go through a copy of the network whose layers
     compute in bfloat16 (:func:`bfloat16_copy`); each call first copies the model's current
     weights into it, so later training of ``model`` is seen.  The caller checks that the machine
-    runs bfloat16 fast (``fast_training.check_precision``).
+    runs bfloat16 fast (``_training.check_precision``).
     """
     runners = _RUNNERS.setdefault(model, {})
     runner = runners.get(precision)
@@ -49,7 +49,7 @@ def network_runner(model, precision="float32"):
         try:
             radius = receptive_radius(model)
         except ValueError as exc:
-            sol5_utils.warn_once(f"restoring whole images in one call: {exc}")
+            warn_once(f"restoring whole images in one call: {exc}")
             radius = None
         network = model if precision == "float32" else bfloat16_copy(model)
 
@@ -68,8 +68,8 @@ def bfloat16_copy(model):
     """A copy of ``model`` whose layers compute in bfloat16 (weights kept in float32), except its
     output layers, which add the global skip in float32 so the result is not rounded to bfloat16.
 
-    On a CPU with AMX this ran 1.4 to 2.2 times as fast as float32 (the wider network gaining
-    more), and the restored images differ by about 0.01 dB in PSNR (``benchmarks/speed.py --precision``).
+    Where the CPU or GPU has fast bfloat16 units this runs faster than float32, at a small cost
+    in PSNR (``benchmarks/speed.py --precision`` measures both).
     """
     outputs = model.get_config()["output_layers"]  # [name, node, index], or a list of those
     outputs = {outputs[0]} if isinstance(outputs[0], str) else {name for name, *_ in outputs}
@@ -95,13 +95,15 @@ def receptive_radius(model):
     ------
     ValueError
         For a layer with a stride other than 1 (the output then does not follow the input pixel
-        for pixel, so windows cannot be stitched).
+        for pixel, so tiles cannot be stitched).
 
     Examples
     --------
-    >>> import sol5
-    >>> receptive_radius(sol5.build_nn_model(24, 24, 8, 5))  # 12 convolutions of 3x3
-    12
+    >>> inputs = keras.Input((None, None, 1))
+    >>> features = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    >>> outputs = keras.layers.Conv2D(1, 5, padding="same", dilation_rate=2)(features)
+    >>> receptive_radius(keras.Model(inputs, outputs))  # 1 + 2 * (5 - 1) / 2
+    5
     """
     radius = 0
     for layer in model.layers:
@@ -120,61 +122,60 @@ def receptive_radius(model):
     return radius
 
 
-def window_starts(length, window, core):
-    """Per core along one axis: (core start, core end, window start), windows of ``window`` pixels.
+def tile_starts(length, tile, core):
+    """Per core along one axis: (core start, core end, tile start), tiles of ``tile`` pixels.
 
-    The cores ``[k core, (k + 1) core)`` cut ``[0, length)``; each window covers its core plus
-    ``(window - core) / 2`` pixels on each side, or reaches the image's edge, where the network
+    The cores ``[k core, (k + 1) core)`` cut ``[0, length)``; each tile covers its core plus
+    ``(tile - core) / 2`` pixels on each side, or reaches the image's edge, where the network
     sees the same border as in a whole-image call.
 
     Examples
     --------
-    >>> window_starts(10, 6, 2)
+    >>> tile_starts(10, 6, 2)
     [(0, 2, 0), (2, 4, 0), (4, 6, 2), (6, 8, 4), (8, 10, 4)]
     """
-    margin = (window - core) // 2
+    margin = (tile - core) // 2
     spans = []
     for start in range(0, length, core):
         end = min(start + core, length)
-        spans.append((start, end, min(max(start - margin, 0), length - window)))
+        spans.append((start, end, min(max(start - margin, 0), length - tile)))
     return spans
 
 
-def axis_windows(length, window, radius):
-    """How one axis is cut: the (core start, core end, window start) triples and the window size.
+def axis_tiles(length, tile, radius):
+    """How one axis is cut: the (core start, core end, tile start) triples and the tile size.
 
-    As few windows as fit in ``window`` pixels, with cores of equal length (so an image a little
-    larger than one window costs two half-size windows, not two full ones).
+    As few tiles as fit in ``tile`` pixels, with cores of equal length (so an image a little
+    larger than one tile costs two half-size tiles, not two full ones).
 
     Examples
     --------
-    >>> axis_windows(500, 448, 12)
+    >>> axis_tiles(500, 448, 12)
     ([(0, 250, 0), (250, 500, 226)], 274)
-    >>> axis_windows(300, 448, 12)
+    >>> axis_tiles(300, 448, 12)
     ([(0, 300, 0)], 300)
     """
-    if length <= window:
+    if length <= tile:
         return [(0, length, 0)], length
-    count = math.ceil(length / (window - 2 * radius))
+    count = math.ceil(length / (tile - 2 * radius))
     core = math.ceil(length / count)
     size = min(core + 2 * radius, length)
-    return window_starts(length, size, core), size
+    return tile_starts(length, size, core), size
 
 
-def window_count(shape, radius, window=None):
-    """How many windows :func:`restore_tiled` runs for an image of ``shape``.
+def tile_count(shape, radius):
+    """How many tiles :func:`restore_tiled` runs for an image of ``shape``.
 
     Examples
     --------
-    >>> window_count((1000, 300), 12)
+    >>> tile_count((1000, 300), 12)
     3
     """
-    window = window or WINDOW
-    return len(axis_windows(shape[0], window, radius)[0]) * len(axis_windows(shape[1], window, radius)[0])
+    return len(axis_tiles(shape[0], TILE, radius)[0]) * len(axis_tiles(shape[1], TILE, radius)[0])
 
 
-def restore_tiled(image, run, radius, window=WINDOW, progress=None):
-    """Apply ``run`` to ``image`` window by window; equal to ``run(image)`` up to float rounding.
+def restore_tiled(image, run, radius, tile=TILE, progress=None):
+    """Apply ``run`` to ``image`` tile by tile; equal to ``run(image)`` up to float rounding.
 
     Parameters
     ----------
@@ -184,11 +185,11 @@ def restore_tiled(image, run, radius, window=WINDOW, progress=None):
         ``run(batch)``: ``(1, h, w, 1)`` float32 in, the same shape out; translation
         equivariant with a receptive radius of at most ``radius``, as a convolutional network.
     radius : int
-        Overlap each window keeps on each side of its core.
-    window : int, optional
-        Largest side of the windows.  An image no larger than that goes through in one call.
+        Overlap each tile keeps on each side of its core.
+    tile : int, optional
+        Largest side of the tiles.  An image no larger than that goes through in one call.
     progress : keras.utils.Progbar, optional
-        Advanced by one per window (see :func:`window_count` for its target).
+        Advanced by one per tile (see :func:`tile_count` for its target).
 
     Returns
     -------
@@ -201,21 +202,21 @@ def restore_tiled(image, run, radius, window=WINDOW, progress=None):
     >>> import scipy.ndimage
     >>> box = lambda batch: scipy.ndimage.uniform_filter(batch, (1, 3, 3, 1), mode="constant")
     >>> image = np.random.default_rng(0).random((50, 70)).astype(np.float32)
-    >>> tiled = restore_tiled(image, box, radius=1, window=16)
+    >>> tiled = restore_tiled(image, box, radius=1, tile=16)
     >>> bool(np.allclose(tiled, box(image[None, :, :, None])[0, :, :, 0], atol=1e-6))
     True
     """
-    if window <= 2 * radius:
-        raise ValueError(f"windows of {window} pixels leave no core with an overlap of {radius} "
-                         f"pixels; use windows larger than {2 * radius}")
+    if tile <= 2 * radius:
+        raise ValueError(f"tiles of {tile} pixels leave no core with an overlap of {radius} "
+                         f"pixels; use tiles larger than {2 * radius}")
     height, width = image.shape
-    rows, window_h = axis_windows(height, window, radius)
-    cols, window_w = axis_windows(width, window, radius)
+    rows, tile_h = axis_tiles(height, tile, radius)
+    cols, tile_w = axis_tiles(width, tile, radius)
     restored = np.empty((height, width), np.float32)
     for top, bottom, row in rows:
         for left, right, col in cols:
-            tile = image[row:row + window_h, col:col + window_w]
-            out = np.asarray(run(tile[None, :, :, None]))[0, :, :, 0]
+            piece = image[row:row + tile_h, col:col + tile_w]
+            out = np.asarray(run(piece[None, :, :, None]))[0, :, :, 0]
             restored[top:bottom, left:right] = out[top - row:bottom - row, left - col:right - col]
             if progress is not None:
                 progress.add(1)

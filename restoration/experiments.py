@@ -13,12 +13,14 @@ import time
 
 import numpy as np
 
-import fast_training
-import sol5
-import sol5_utils
+from . import _beside, _checks, _data, _training
 
-ROOT = pathlib.Path(__file__).resolve().parent
+sol5 = _beside("sol5")
+sol5_utils = _beside("sol5_utils")
+
+ROOT = _data.ROOT
 RESULTS_DIR = ROOT / "results"
+FIGURES_DIR = ROOT / "docs" / "figures"
 DEPTH_RESULTS = RESULTS_DIR / "depth_study.json"
 DEPTHS = (1, 2, 3, 4, 5)
 DEPTH_TASKS = {
@@ -39,9 +41,9 @@ def held_out_examples(seed=0):
     (the assignment's figure), rounded to i/255; super-resolution: ``camera`` shrunk 2 or 3
     times (its full-size view is the cubic-spline enlargement).
     """
-    with sol5_utils.numpy_seed(seed):
-        camera = sol5_utils.load_skimage_photo("camera")
-        page = sol5_utils.load_skimage_photo("page")
+    with _checks.numpy_seed(seed):
+        camera = _data.load_skimage_photo("camera")
+        page = _data.load_skimage_photo("page")
         noisy = sol5.add_gaussian_noise(camera, 0.1, 0.1)
         blurred = sol5.quantize(sol5.add_motion_blur(page, 7, 3 * np.pi / 4))
         examples = {"denoise": (camera, noisy, noisy), "deblur": (page, blurred, blurred)}
@@ -199,7 +201,7 @@ def plot_depth_study(results, out_dir=ROOT):
 
 def depth_model_dir():
     """Where the depth study keeps the seed-0 model of every depth (``outputs/depth``)."""
-    return sol5_utils.output_dir() / "depth"
+    return _data.output_dir() / "depth"
 
 
 def missing_depth_models(model_dir=None):
@@ -209,7 +211,7 @@ def missing_depth_models(model_dir=None):
             if not (model_dir / f"{task}_{depth}.keras").is_file()]
 
 
-def plot_depth_examples(model_dir=None, out_path=ROOT / "depth_examples.png"):
+def plot_depth_examples(model_dir=None, out_path=FIGURES_DIR / "depth_examples.png"):
     """The same held-out image restored by each depth's seed-0 model, for each task.
 
     Raises
@@ -265,13 +267,13 @@ RL_ITERATIONS = (5, 10, 20, 30, 50)
 
 def held_out_photos():
     """The natural photos kept out of every training list: name -> grayscale image."""
-    return {name: sol5_utils.load_skimage_photo(name) for name in sol5_utils.HELD_OUT_PHOTOS}
+    return {name: _data.load_skimage_photo(name) for name in _data.HELD_OUT_PHOTOS}
 
 
 def held_out_text():
     """Real text (scikit-image's ``page`` and ``text``) and held-out generated pages."""
-    images = {name: sol5_utils.load_skimage_photo(name) for name in sol5_utils.HELD_OUT_TEXT}
-    rendered = sorted(str(p) for p in (sol5_utils.fallback_text_dir() / "heldout").glob("*.png"))
+    images = {name: _data.load_skimage_photo(name) for name in _data.HELD_OUT_TEXT}
+    rendered = sorted(str(p) for p in (_data.fallback_text_dir() / "heldout").glob("*.png"))
     for path in rendered[:EVAL_RENDERED_PAGES]:
         images["render:" + pathlib.Path(path).stem] = sol5.read_image(path, 1)
     return images
@@ -282,7 +284,7 @@ def denoise_cases(seed=0):
     cases = []
     for i, (name, clean) in enumerate(held_out_photos().items()):
         for j, sigma in enumerate(EVAL_SIGMAS):
-            with sol5_utils.numpy_seed([seed, i, j]):
+            with _checks.numpy_seed([seed, i, j]):
                 noisy = sol5.add_gaussian_noise(clean, sigma, sigma)
             cases.append({"image": name, "level": sigma, "clean": clean, "corrupted": noisy})
     return cases
@@ -360,7 +362,7 @@ def our_methods(models, restore, suffix=""):
     methods = {}
     for label, model in models.items():
         methods[label + suffix] = lambda case, model=model: restore(case, model, "float32")
-        if label == SHIPPED_LABEL and fast_training.bfloat16_supported():
+        if label == SHIPPED_LABEL and _training.bfloat16_supported():
             methods[label + suffix + BFLOAT16_SUFFIX] = (
                 lambda case, model=model: restore(case, model, "mixed_bfloat16"))
     return methods
@@ -459,13 +461,13 @@ def default_models():
     import keras
     found = {"denoise": {}, "deblur": {}, "superres": {}}
     for task in ("denoise", "deblur"):
-        for label, path in (("ours, assignment settings", sol5_utils.output_dir() / f"{task}.keras"),
-                            (STRONG_LABEL, sol5_utils.output_dir() / f"{task}_strong.keras"),
+        for label, path in (("ours, assignment settings", _data.output_dir() / f"{task}.keras"),
+                            (STRONG_LABEL, _data.output_dir() / f"{task}_strong.keras"),
                             (SHIPPED_LABEL, ROOT / "models" / f"{task}_long.keras")):
             if path.is_file():
                 found[task][label] = keras.models.load_model(path, compile=False)
     for scale in SR_SCALES:
-        for label, path in (("ours, assignment-sized", sol5_utils.output_dir() / f"superres-x{scale}.keras"),
+        for label, path in (("ours, assignment-sized", _data.output_dir() / f"superres-x{scale}.keras"),
                             (SHIPPED_LABEL, ROOT / "models" / f"superres-x{scale}_long.keras")):
             if path.is_file():
                 found["superres"].setdefault(scale, {})[label] = keras.models.load_model(
@@ -477,7 +479,7 @@ def default_models():
 EVALUATION_PARTS = ("denoise", "colour", "deblur", "fonts", "superres", "superres-unseen")
 
 
-def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / "evaluation.json",
+def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "evaluation.json",
                    parts=EVALUATION_PARTS):
     """Score every method on the held-out images, save a table (JSON) and the figures.
 
@@ -540,8 +542,8 @@ def run_evaluation(models=None, figure_dir=ROOT / "figures", path=RESULTS_DIR / 
 
 def family_cases(family):
     """The held-out generated pages typeset in ``family``, blurred at every evaluation angle."""
-    pages = sorted(p for p in (sol5_utils.fallback_text_dir() / "heldout").glob("*.png")
-                   if sol5_utils.page_family(p) == family)
+    pages = sorted(p for p in (_data.fallback_text_dir() / "heldout").glob("*.png")
+                   if _data.page_family(p) == family)
     cases = []
     for path in pages:
         clean = sol5.read_image(path, 1)
@@ -559,10 +561,9 @@ def train_deblurrer_without(family, seed=0, preset=None):
     A preset is trained in bfloat16 where the machine runs it fast (the assignment's recipe
     always in float32)."""
     import keras
-    pages = [p for p in sol5_utils.list_images(sol5_utils.fallback_text_dir() / "train")
-             if sol5_utils.page_family(p) != family]
-    recipe = sol5.PRESETS["deblur"][preset] if preset else sol5.Preset(
-        sol5.DEBLUR_PATCH, sol5.DEBLUR_CHANNELS, 5, sol5.DEBLUR_SCHEDULE, 0.001)
+    pages = [p for p in sol5_utils.list_images(_data.fallback_text_dir() / "train")
+             if _data.page_family(p) != family]
+    recipe = sol5.choose_recipe("deblur", preset)
     keras.utils.set_random_seed(seed)
     return sol5.learn_with_recipe(f"deblurring ({preset or 'assignment settings'}, without {family})",
                                   pages, sol5.deblurring_corruption, recipe,
@@ -580,7 +581,7 @@ def font_generalisation_rows(models, seed=0):
     trained without it, our other models and non-blind Wiener, on held-out pages typeset only
     in that family."""
     rows = []
-    cases = {family: family_cases(family) for family in sol5_utils.FAMILY_NAMES}
+    cases = {family: family_cases(family) for family in _data.FAMILY_NAMES}
     all_cases = [c for family_cases_ in cases.values() for c in family_cases_]
     wiener_methods = deblur_methods({}, all_cases)  # Wiener's balance chosen over all the pages
     for family, family_cases_ in cases.items():
@@ -606,7 +607,7 @@ def color_denoise_cases(seed=0):
     for i, name in enumerate(COLOUR_PHOTOS):
         clean = skimage.util.img_as_float64(getattr(skimage.data, name)())
         for j, sigma in enumerate(EVAL_SIGMAS):
-            with sol5_utils.numpy_seed([seed, 100 + i, j]):
+            with _checks.numpy_seed([seed, 100 + i, j]):
                 noisy = np.stack([sol5.add_gaussian_noise(clean[..., c], sigma, sigma)
                                   for c in range(3)], axis=-1)
             cases.append({"image": name, "level": sigma, "clean": clean, "corrupted": noisy})
@@ -699,9 +700,9 @@ def super_resolution_rows(models):
 
 
 def photo_of(path):
-    """The training photo (``sol5_utils.TRAIN_PHOTOS``) a fallback photo file was made from."""
+    """The training photo (``_data.TRAIN_PHOTOS``) a fallback photo file was made from."""
     stem = pathlib.Path(path).stem
-    names = [n for n in sol5_utils.TRAIN_PHOTOS if stem == n or stem.startswith(n + "_")]
+    names = [n for n in _data.TRAIN_PHOTOS if stem == n or stem.startswith(n + "_")]
     if not names:
         raise ValueError(f"{path!r} was not made from a shipped training photo")
     return max(names, key=len)
@@ -710,7 +711,7 @@ def photo_of(path):
 def photo_folds(folds=3, seed=0):
     """The training photos cut into ``folds`` groups by a seeded shuffle; the two views of the
     motorcycle stay in one group (they show the same scene)."""
-    scenes = sorted({name.replace("_right", "_left") for name in sol5_utils.TRAIN_PHOTOS})
+    scenes = sorted({name.replace("_right", "_left") for name in _data.TRAIN_PHOTOS})
     order = np.random.default_rng(seed).permutation(len(scenes))
     groups = [[] for _ in range(folds)]
     for rank, index in enumerate(order):
@@ -723,9 +724,9 @@ def train_super_resolver_without(photos, scale=2, seed=0):
     """The assignment-sized x``scale`` model (``learn_super_resolution_model``'s network, patches
     and schedule) trained on the fallback photos except every copy of ``photos``."""
     import keras
-    images = [p for p in sol5_utils.list_images(sol5_utils.fallback_photos_dir())
+    images = [p for p in sol5_utils.list_images(_data.fallback_photos_dir())
               if photo_of(p) not in photos]
-    recipe = sol5.Preset(sol5.SUPER_RES_PATCH, sol5.SUPER_RES_CHANNELS, 5, sol5.SUPER_RES_SCHEDULE, 0.001)
+    recipe = sol5.choose_recipe("superres")
     keras.utils.set_random_seed(seed)
     return sol5.learn_with_recipe(f"x{scale} super-resolution (without {', '.join(photos)})", images,
                                   sol5.super_resolution_corruption(scale), recipe)
@@ -739,7 +740,7 @@ def super_resolution_unseen_rows(scale=2, folds=3, seed=0):
     for fold in photo_folds(folds, seed):
         model = train_super_resolver_without(fold, scale, seed)
         for name in fold:
-            clean = sol5_utils.load_skimage_photo(name)
+            clean = _data.load_skimage_photo(name)
             cubic = super_resolution_score(clean, sol5.enlarge, scale)[0]
             ours = super_resolution_score(
                 clean, lambda low, shape: sol5.super_resolve_image(low, model, scale), scale)[0]
