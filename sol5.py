@@ -635,16 +635,15 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     num_res_blocks : int, optional
         Depth of the network.
     quick_mode : bool, optional
-        Train on the tiny schedule (seconds), same code path.
+        Train on the quick schedule (10, 3, 2, 30), same code path.
     preset : {None, 'strong', 'long'}, optional
         Keyword only. None trains the assignment's network; ``'strong'`` a
-        bigger one sized for an hour of a 2-core CPU
-        (``_presets.PRESETS['denoise']['strong']``: 8 blocks, 64 channels,
-        40x40 patches, 6000 steps, cosine step size), ``'long'`` a deeper one
-        for a GPU (the shipped weights); then ``num_res_blocks`` must stay at
-        its default.
+        bigger one for a CPU (``PRESETS['denoise']['strong']``: 8 blocks, 64
+        channels, 40x40 patches, 6000 steps, cosine step size), ``'long'`` a
+        deeper one for a GPU (the shipped weights); then ``num_res_blocks``
+        must stay at its default.
     precision : {'float32', 'mixed_bfloat16'}, optional
-        Keyword only. ``'mixed_bfloat16'`` trains about twice as fast on CPUs
+        Keyword only. ``'mixed_bfloat16'`` computes in bfloat16, faster on CPUs
         with AVX512-BF16/AMX and on recent GPUs (elsewhere it warns and uses
         float32); the returned model is an ordinary float32 network either way.
     max_minutes : float, optional
@@ -749,7 +748,7 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
     num_res_blocks : int, optional
         Depth of the network.
     quick_mode : bool, optional
-        Train on the tiny schedule (seconds), same code path.
+        Train on the quick schedule (10, 3, 2, 30), same code path.
     preset : {None, 'extended', 'strong', 'long'}, optional
         Keyword only. None trains the assignment's network; ``'extended'``
         the same network and patches for 4 times as many steps (4000);
@@ -759,7 +758,7 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
         for a GPU (the shipped weights); then ``num_res_blocks`` must stay at
         its default.
     precision : {'float32', 'mixed_bfloat16'}, optional
-        Keyword only. ``'mixed_bfloat16'`` trains about twice as fast on CPUs
+        Keyword only. ``'mixed_bfloat16'`` computes in bfloat16, faster on CPUs
         with AVX512-BF16/AMX and on recent GPUs (elsewhere it warns and uses
         float32); the returned model is an ordinary float32 network either way.
     max_minutes : float, optional
@@ -950,7 +949,7 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
     num_res_blocks : int, optional
         Depth of the network.
     quick_mode : bool, optional
-        Train on the tiny schedule (seconds), same code path.
+        Train on the quick schedule (10, 3, 2, 30), same code path.
     scale : float, optional
         Enlargement factor the model is for, at least 2.
     preset, precision, max_minutes, init_from : optional
@@ -1046,8 +1045,8 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
         states of numpy, TensorFlow and Keras are neither used nor changed.
     max_steps : int, optional
         Upper bound on the number of Adam steps (default ``_deep_prior.DIP_MAX_STEPS``,
-        400, about 4 seconds for 64x64 on two CPU cores).  Only texture
-        at low noise runs that long; smooth images stop after a few dozen.
+        400).  Only texture at low noise runs that long; smooth images stop
+        after a few dozen.
     verbose : bool, optional
         Print the progress of the fit every ``_deep_prior.DIP_CHUNK`` steps.
 

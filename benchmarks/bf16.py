@@ -1,4 +1,4 @@
-"""Mixed bfloat16 training against float32 (issue 7): wall time and held-out PSNR.
+"""Mixed bfloat16 training against float32: wall time and held-out PSNR.
 
     python benchmarks/bf16.py [--seeds 0 1 2]
 

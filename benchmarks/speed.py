@@ -1,4 +1,4 @@
-"""Speed benchmark (issue 7): training throughput, restore speed, memory.
+"""Speed benchmark: training throughput, restore speed, memory.
 
     python benchmarks/speed.py [--repeats 7] [--steps 40] [--training-only | --restore-only
                                                           | --presets | --precision | --data-only]
@@ -11,7 +11,7 @@ Prints, with the machine's core count:
 * data: milliseconds per ``load_dataset`` batch with the task corruptions' window form and
   with the per-crop recipe;
 * restoring: ``restore_image`` (one clone of any size per model, run through a ``tf.function``)
-  on a 512x512 image against the earlier way, an eager call of a clone built for 512x512, and
+  on a 512x512 image against the plain way, an eager call of a clone built for 512x512, and
   their ratio;
 * memory: resident size before and after 100 ``restore_image`` calls on mixed sizes;
 * the number of tf.function retracing warnings seen during all of this;
@@ -163,7 +163,7 @@ def preset_timings():
 def restore_ratio(repeats):
     model = sol5.build_nn_model(24, 24, 48, 5)
     image = np.random.default_rng(0).uniform(0, 1, (512, 512))
-    # the earlier way: a clone built for exactly this size, called eagerly
+    # the plain way: a clone built for exactly this size, called eagerly
     bare = keras.models.clone_model(model, input_tensors=keras.Input((512, 512, 1)),
                                     clone_function=lambda layer: layer)
     batch = (image.astype(np.float32) - 0.5)[None, :, :, None]

@@ -22,6 +22,7 @@ import shutil
 
 import imageio.v3 as iio
 import numpy as np
+import scipy.ndimage
 import skimage.color
 import skimage.data
 import skimage.transform
@@ -323,49 +324,74 @@ class _Typesetter:
         return y
 
 
+def _heading(setter, y, body_px, layout):
+    """A bold heading, now and then numbered; returns the ``y`` below it."""
+    rng = setter.rng
+    size = body_px * rng.uniform(1.2, 2.0)
+    number = f"{rng.integers(1, 10)}. " if rng.random() < 0.5 else ""
+    title = number + " ".join(_random_word(rng).capitalize() for _ in range(rng.integers(1, 6)))
+    setter.draw.text((setter.left, y), title, fill=255, font=setter.font("bold", size))
+    return y + size * 1.7
+
+
+def _body_paragraph(setter, y, body_px, layout):
+    """A paragraph of styled words, its first line indented half the time."""
+    rng = setter.rng
+    words = setter.styled_words(int(rng.integers(8, 90)))
+    indent = body_px * 2 if rng.random() < 0.5 else 0.0
+    return (setter.paragraph(y, words, body_px, layout["justify"], indent)
+            + body_px * rng.uniform(0.3, 1.0))
+
+
+def _bullet_list(setter, y, body_px, layout):
+    """Two to five items, each behind a bullet or a number, their text inset."""
+    rng = setter.rng
+    for _ in range(rng.integers(2, 6)):
+        mark = layout["bullet"] if rng.random() < 0.7 else f"{rng.integers(1, 10)}."
+        setter.draw.text((setter.left + body_px, y), mark, fill=255,
+                         font=setter.font("roman", body_px))
+        words = setter.styled_words(int(rng.integers(3, 25)))
+        y = setter.paragraph(y, words, body_px, False, inset=2.5 * body_px)
+    return y + body_px * 0.6
+
+
+def _code_block(setter, y, body_px, layout):
+    """Lines in the face's monospace font, indented, sometimes on a shaded box."""
+    rng = setter.rng
+    size = body_px * rng.uniform(0.85, 1.0)
+    lines = [" " * int(rng.integers(0, 4) * 2) + _random_line(rng, int(rng.integers(5, 40)))
+             .replace(" ", str(rng.choice([" ", "_", "(", ", ", " = "])), 2)
+             for _ in range(rng.integers(2, 8))]
+    height = len(lines) * size * 1.25
+    if rng.random() < 0.4:
+        setter.draw.rectangle([setter.left, y - 0.2 * size, setter.right, y + height],
+                              fill=int(rng.integers(15, 50)))
+    for k, text in enumerate(lines):
+        setter.draw.text((setter.left + body_px, y + k * size * 1.25), text, fill=255,
+                         font=setter.font("mono", size))
+    return y + height + body_px * 0.8
+
+
+#: The blocks a document page is made of, and how often each is drawn.
+_PAGE_BLOCKS = {_heading: 0.15, _body_paragraph: 0.5, _bullet_list: 0.18, _code_block: 0.17}
+
+
 def _typeset_page(draw, rng, face, canvas_w, canvas_h, body_px):
-    """A page of a document: headings, justified paragraphs with bold and italic runs,
-    bullet lists, monospace code blocks and a page number."""
+    """A page of a document: blocks of :data:`_PAGE_BLOCKS` from top to bottom, then now and
+    then a page number."""
     left = rng.uniform(-0.05, 0.12) * canvas_w
     right = canvas_w - rng.uniform(-0.05, 0.12) * canvas_w
     setter = _Typesetter(draw, rng, face, left, right, line_spacing=rng.uniform(1.1, 1.6))
-    justify = rng.random() < 0.6
-    bullet = "•" if face["roman"].startswith(("DejaVu", "STIX")) else "-"
+    layout = {"justify": rng.random() < 0.6,
+              "bullet": "•" if face["roman"].startswith(("DejaVu", "STIX")) else "-"}
     numbered = rng.random() < 0.5
     number_px = body_px * rng.uniform(0.8, 1.0)
     bottom = canvas_h - 3 * number_px if numbered else canvas_h
     y = rng.uniform(-0.5, 0.3) * body_px * 4
+    blocks, weights = list(_PAGE_BLOCKS), list(_PAGE_BLOCKS.values())
     while y < bottom:
-        block = rng.choice(["heading", "paragraph", "bullets", "code"], p=[0.15, 0.5, 0.18, 0.17])
-        if block == "heading":
-            size = body_px * rng.uniform(1.2, 2.0)
-            number = f"{rng.integers(1, 10)}. " if rng.random() < 0.5 else ""
-            title = number + " ".join(_random_word(rng).capitalize() for _ in range(rng.integers(1, 6)))
-            draw.text((left, y), title, fill=255, font=setter.font("bold", size))
-            y += size * 1.7
-        elif block == "paragraph":
-            words = setter.styled_words(int(rng.integers(8, 90)))
-            indent = body_px * 2 if rng.random() < 0.5 else 0.0
-            y = setter.paragraph(y, words, body_px, justify, indent) + body_px * rng.uniform(0.3, 1.0)
-        elif block == "bullets":
-            for _ in range(rng.integers(2, 6)):
-                mark = bullet if rng.random() < 0.7 else f"{rng.integers(1, 10)}."
-                draw.text((left + body_px, y), mark, fill=255, font=setter.font("roman", body_px))
-                words = setter.styled_words(int(rng.integers(3, 25)))
-                y = setter.paragraph(y, words, body_px, False, inset=2.5 * body_px)
-            y += body_px * 0.6
-        else:  # a code block in the face's monospace font, indented, sometimes on a shaded box
-            size = body_px * rng.uniform(0.85, 1.0)
-            lines = [" " * int(rng.integers(0, 4) * 2) + _random_line(rng, int(rng.integers(5, 40)))
-                     .replace(" ", str(rng.choice([" ", "_", "(", ", ", " = "])), 2)
-                     for _ in range(rng.integers(2, 8))]
-            height = len(lines) * size * 1.25
-            if rng.random() < 0.4:
-                draw.rectangle([left, y - 0.2 * size, right, y + height], fill=int(rng.integers(15, 50)))
-            for k, text in enumerate(lines):
-                draw.text((left + body_px, y + k * size * 1.25), text, fill=255,
-                          font=setter.font("mono", size))
-            y += height + body_px * 0.8
+        block = blocks[rng.choice(len(blocks), p=weights)]
+        y = block(setter, y, body_px, layout)
     if numbered:  # a page number in the bottom margin, centred or at the outer edge
         x = canvas_w / 2 if rng.random() < 0.7 else right - 3 * number_px
         draw.rectangle([0, bottom, canvas_w, canvas_h], fill=0)  # text stops above the margin
@@ -390,7 +416,6 @@ def render_page(rng, family=None):
     (2, dtype('float64'), True)
     """
     from PIL import Image, ImageDraw
-    import scipy.ndimage
 
     if family is None:
         family = str(rng.choice(list(FONT_FAMILIES)))
@@ -410,33 +435,45 @@ def render_page(rng, family=None):
         _typeset_page(draw, rng, face, canvas.width, canvas.height, font_px * supersample)
         ruled = False
     else:
-        from PIL import ImageFont
-        if family != "hand":
-            faces = FONT_FAMILIES[family]
-            face = faces[int(rng.integers(len(faces)))]
-            font = ImageFont.truetype(str(font_file(face[str(rng.choice(list(face)))])),
-                                      font_px * supersample)
-        margin = rng.integers(-font_px, 3 * font_px) * supersample
-        y = rng.uniform(-0.8, 0.5) * spacing
-        chars_per_line = int(2.2 * width / font_px) + 2
-        stroke = int(supersample * rng.uniform(0.8, 3.0))
-        while y < canvas.height:
-            if rng.random() < 0.9:  # some lines are blank, like paragraph breaks
-                if family == "hand":
-                    _scribble_line(draw, rng, y, canvas.width, font_px * supersample, stroke)
-                else:
-                    draw.text((margin, y), _random_line(rng, chars_per_line), fill=255, font=font)
-            if ruled:
-                line_y = y + 1.05 * font_px * supersample
-                draw.line([(0, line_y), (canvas.width, line_y)], fill=int(rng.integers(60, 200)),
-                          width=supersample)
-            y += spacing
+        _plain_lines(draw, rng, family, canvas.size, font_px, supersample, spacing, ruled)
     ink_mask = np.asarray(canvas, dtype=np.float64) / 255.0
     angle = rng.normal(0.0, 4.0) if rng.random() < 0.6 else 0.0
     ink_mask = skimage.transform.rotate(ink_mask, angle, mode="constant")
     ink_mask = skimage.transform.downscale_local_mean(ink_mask, (supersample, supersample))
-    ink_mask = ink_mask[:height, :width]
+    return _on_paper(ink_mask[:height, :width], rng)
 
+
+def _plain_lines(draw, rng, family, canvas_size, font_px, supersample, spacing, ruled):
+    """Lines of text in one face of ``family`` (or hand-drawn strokes), now and then blank,
+    on ruled paper if ``ruled``."""
+    from PIL import ImageFont
+    canvas_w, canvas_h = canvas_size
+    if family != "hand":
+        faces = FONT_FAMILIES[family]
+        face = faces[int(rng.integers(len(faces)))]
+        font = ImageFont.truetype(str(font_file(face[str(rng.choice(list(face)))])),
+                                  font_px * supersample)
+    margin = rng.integers(-font_px, 3 * font_px) * supersample
+    y = rng.uniform(-0.8, 0.5) * spacing
+    chars_per_line = int(2.2 * (canvas_w // supersample) / font_px) + 2
+    stroke = int(supersample * rng.uniform(0.8, 3.0))
+    while y < canvas_h:
+        if rng.random() < 0.9:  # some lines are blank, like paragraph breaks
+            if family == "hand":
+                _scribble_line(draw, rng, y, canvas_w, font_px * supersample, stroke)
+            else:
+                draw.text((margin, y), _random_line(rng, chars_per_line), fill=255, font=font)
+        if ruled:
+            line_y = y + 1.05 * font_px * supersample
+            draw.line([(0, line_y), (canvas_w, line_y)], fill=int(rng.integers(60, 200)),
+                      width=supersample)
+        y += spacing
+
+
+def _on_paper(ink_mask, rng):
+    """Ink (a mask in [0, 1]) on paper as a photo or scan shows it: ink and paper levels, uneven
+    illumination, paper grain, softness and sensor noise."""
+    height, width = ink_mask.shape
     paper = rng.uniform(0.35, 1.0)
     ink = rng.uniform(0.0, max(0.0, paper - 0.1))
     page = paper + (ink - paper) * ink_mask

@@ -1,6 +1,6 @@
 """Training speed machinery: the ``tf.data`` feed of ``sol5.train_model`` and bfloat16 training.
 
-Nothing here changes what is learned; it changes how fast a 2-core CPU (or a GPU) gets there.
+Nothing here changes what is learned; it changes how fast a CPU (or a GPU) gets there.
 """
 
 import contextlib

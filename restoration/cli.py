@@ -15,6 +15,7 @@ import threading
 import numpy as np
 
 from . import _data, _files, _training
+from ._figures import save_panel_rows
 from . import experiments
 
 sol5 = experiments.sol5  # loaded before keras: it imports TensorFlow quietly
@@ -64,9 +65,6 @@ def default_model_path(task, preset=None):
 def _cmd_train(args):
     """Train the chosen models, save them, restore one held-out example each."""
     import time
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from skimage.metrics import peak_signal_noise_ratio as psnr
 
     options = {}
@@ -78,8 +76,8 @@ def _cmd_train(args):
     out_dir = _data.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = experiments.held_out_examples()
-    fig, axes = plt.subplots(len(args.tasks), 3, figsize=(12, 3.3 * len(args.tasks)), squeeze=False)
-    for row, task in enumerate(args.tasks):
+    rows = []
+    for task in args.tasks:
         spec = TASKS[task]
         start = time.perf_counter()
         model = spec["learn"](num_res_blocks=args.num_res_blocks, quick_mode=args.quick, **options)
@@ -91,15 +89,11 @@ def _cmd_train(args):
         before, after = psnr(clean, corrupted_view, data_range=1), psnr(clean, restored, data_range=1)
         print(f"sol5: {task}: trained in {seconds:.0f} s, saved {path}; "
               f"held-out PSNR {before:.2f} dB -> {after:.2f} dB")
-        for ax, image, title in zip(axes[row], (corrupted_view, restored, clean),
-                                    (f"corrupted ({before:.1f} dB)", f"restored ({after:.1f} dB)",
-                                     "clean")):
-            ax.imshow(image, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{spec['label']}: {title}")
-            ax.axis("off")
+        rows.append([(f"{spec['label']}: corrupted ({before:.1f} dB)", corrupted_view),
+                     (f"{spec['label']}: restored ({after:.1f} dB)", restored),
+                     (f"{spec['label']}: clean", clean)])
     figure_path = out_dir / f"restoration_examples{'_' + args.preset if args.preset else ''}.png"
-    fig.tight_layout()
-    fig.savefig(figure_path, dpi=100)
+    save_panel_rows(rows, figure_path, panel_size=4.0, fontsize=10, dpi=100)
     print(f"sol5: saved {figure_path}")
 
 
@@ -221,7 +215,7 @@ def build_parser():
     train.add_argument("--tasks", nargs="+", choices=list(TASKS), default=["denoise", "deblur"],
                        help="what to train (default: denoise deblur)")
     train.add_argument("--num-res-blocks", type=int, default=5)
-    train.add_argument("--quick", action="store_true", help="the assignment's quick mode (seconds)")
+    train.add_argument("--quick", action="store_true", help="the assignment's quick mode (10, 3, 2, 30)")
     train.add_argument("--bf16", action="store_true",
                        help="train in mixed bfloat16 (about 2x faster on CPUs with AVX512-BF16)")
     train.add_argument("--max-minutes", type=float, default=None,
@@ -232,7 +226,7 @@ def build_parser():
     train.add_argument("--preset", choices=["extended", "strong", "long"], default=None,
                        help="train a stronger recipe instead of the assignment's settings: "
                             "extended (deblur only: the assignment's network, 4x the steps), "
-                            "strong (under an hour per model on 2 CPU cores) or long (deeper and "
+                            "strong (wider and deeper, for a CPU) or long (deeper and "
                             "longer, for a GPU); saved as outputs/TASK_PRESET.keras")
     train.set_defaults(func=_cmd_train)
 

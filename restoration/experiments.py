@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from . import _beside, _checks, _data, _training
+from ._figures import pyplot, save_panel_rows
 
 sol5 = _beside("sol5")
 sol5_utils = _beside("sol5_utils")
@@ -154,9 +155,7 @@ def format_depth_table(results):
 
 def plot_depth_study(results, out_dir=ROOT):
     """Draw ``depth_plot_<task>.png`` from the results only; the plotted means go in its metadata."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     written = []
     for task, spec in DEPTH_TASKS.items():
         rows = depth_summary(results, task)
@@ -225,31 +224,20 @@ def plot_depth_examples(model_dir=None, out_path=FIGURES_DIR / "depth_examples.p
     if missing:
         raise FileNotFoundError(f"{len(missing)} per-depth models are missing (first: "
                                 f"{missing[0]}); run 'python sol5.py depth-study' to train them")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from skimage.metrics import peak_signal_noise_ratio as psnr
     examples = held_out_examples()
     crops = {"denoise": (slice(60, 316), slice(150, 406)), "deblur": (slice(0, 150), slice(0, 280))}
-    fig, axes = plt.subplots(2, len(DEPTHS) + 2, figsize=(3 * (len(DEPTHS) + 2), 6.4))
-    for row, task in enumerate(DEPTH_TASKS):
+    rows = []
+    for task in DEPTH_TASKS:
         clean, corrupted, _ = examples[task]
-        panels = [("corrupted", corrupted)]
+        outputs = [("corrupted", corrupted)]
         for depth in DEPTHS:
             model = keras.models.load_model(model_dir / f"{task}_{depth}.keras", compile=False)
-            panels.append((f"{depth} blocks", sol5.restore_image(corrupted, model)))
-        panels.append(("clean", clean))
-        for ax, (name, image) in zip(axes[row], panels):
-            score = "" if name == "clean" else f"\n{psnr(clean, image, data_range=1):.2f} dB"
-            ax.imshow(image[crops[task]], cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{task}: {name}{score}", fontsize=9)
-            ax.axis("off")
-    fig.suptitle("Held-out images (scikit-image camera, sigma 0.1; page, 7-px blur at 3pi/4) "
-                 "restored by the seed-0 model of each depth (crops shown, PSNR on the whole image)")
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    fig.savefig(out_path, dpi=90)
-    plt.close(fig)
-    return out_path
+            outputs.append((f"{depth} blocks", sol5.restore_image(corrupted, model)))
+        rows.append([(f"{task}: {name}\n{psnr_ssim(clean, image)[0]:.2f} dB", image[crops[task]])
+                     for name, image in outputs] + [(f"{task}: clean", clean[crops[task]])])
+    return save_panel_rows(rows, out_path, "Held-out images (scikit-image camera, sigma 0.1; page, "
+                           "7-px blur at 3pi/4) restored by the seed-0 model of each depth (crops "
+                           "shown, PSNR on the whole image)", panel_size=3.0)
 
 
 # --------------------------------------------------------------------------
@@ -325,6 +313,17 @@ def best_per_sigma(cases, restore, grid, key):
             c[key] = best
 
 
+def _optional_bm3d():
+    """The ``bm3d`` package (BM3D and its colour version CBM3D), or None with a note when the
+    optional package is not installed."""
+    try:
+        import bm3d
+    except ImportError:
+        print("evaluate: the optional 'bm3d' package is not installed; skipping BM3D and CBM3D")
+        return None
+    return bm3d
+
+
 def denoise_methods(models, cases):
     """Name -> restore(case) for the classical denoisers, BM3D if installed, and our models."""
     import skimage.restoration as restoration
@@ -340,12 +339,10 @@ def denoise_methods(models, cases):
     best_per_sigma(cases, wavelet, WAVELET_SIGMA_FACTORS, "wavelet_factor")
     methods["TV (best weight)"] = lambda case: tv(case, case["tv_weight"])
     methods["wavelet (true sigma, best factor)"] = lambda case: wavelet(case, case["wavelet_factor"])
-    try:
-        import bm3d
+    bm3d = _optional_bm3d()
+    if bm3d is not None:
         methods["BM3D (true sigma)"] = lambda case: np.clip(
             bm3d.bm3d(case["corrupted"], sigma_psd=case["level"]), 0, 1)
-    except ImportError:
-        print("evaluate: the optional 'bm3d' package is not installed; skipping BM3D")
     methods.update(our_methods(models, restore_case))
     return methods
 
@@ -425,23 +422,12 @@ def format_rows(rows, level_name):
 
 
 def _figure(cases, outputs, methods, pick, path, title, crop=(slice(None), slice(None))):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     case = pick(cases)
-    names = list(methods) + ["clean"]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6))
-    for ax, name in zip(axes, names):
-        image = case["clean"] if name == "clean" else outputs[(name, case["image"], case["level"])]
-        score = "" if name == "clean" else f"\n{psnr_ssim(case['clean'], image)[0]:.2f} dB"
-        ax.imshow(image[crop], cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"{name}{score}", fontsize=8)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    panels = []
+    for name in methods:
+        image = outputs[(name, case["image"], case["level"])]
+        panels.append((f"{name}\n{psnr_ssim(case['clean'], image)[0]:.2f} dB", image[crop]))
+    return save_panel_rows([panels + [("clean", case["clean"][crop])]], path, title, fontsize=8)
 
 
 #: Label of the shipped weights (``models/TASK_long.keras``) in the tables, and what is added
@@ -476,11 +462,65 @@ def default_models():
 
 
 #: The parts of the evaluation, in the order they run; ``python sol5.py evaluate --parts``.
-EVALUATION_PARTS = ("denoise", "colour", "deblur", "fonts", "superres", "superres-unseen")
+def _evaluate_denoise(models, figure_dir):
+    cases = denoise_cases()
+    methods = denoise_methods(models.get("denoise", {}), cases)
+    rows, outputs = score_methods(methods, cases, group=lambda case: "photos")
+    _figure(cases, outputs, methods,
+            lambda cs: next(c for c in cs if c["image"] == "camera" and c["level"] == 0.1),
+            figure_dir / "evaluation_denoise.png",
+            "Blind denoising of the held-out 'camera' photo, sigma 0.1 (crop shown; PSNR of "
+            "the whole image)", crop=(slice(60, 316), slice(150, 406)))
+    return {"denoise": rows, "tv_weights": {str(c["level"]): c["tv_weight"] for c in cases}}
+
+
+def _evaluate_colour(models, figure_dir):
+    cases = color_denoise_cases()
+    methods = color_denoise_methods(models.get("denoise", {}), cases)
+    rows, outputs = score_methods(methods, cases, group=lambda case: "colour photos")
+    _figure(cases, outputs, methods,
+            lambda cs: next(c for c in cs if c["image"] == "astronaut" and c["level"] == 0.1),
+            figure_dir / "evaluation_colour.png",
+            "Colour denoising of the held-out 'astronaut', sigma 0.1 per channel (crop shown; "
+            "PSNR of the whole image)", crop=(slice(0, 256), slice(128, 384)))
+    return {"denoise_colour": rows}
+
+
+def _evaluate_deblur(models, figure_dir):
+    cases = deblur_cases()
+    methods = deblur_methods(models.get("deblur", {}), cases)
+    rows, outputs = score_methods(methods, cases, group=lambda case: (
+        "rendered" if case["image"].startswith("render:") else case["image"]))
+    _figure(cases, outputs, methods,
+            lambda cs: next(c for c in cs if c["image"] == "page" and c["level"] == 135),
+            figure_dir / "evaluation_deblur.png",
+            "Deblurring of the held-out scanned 'page', 7-pixel line at 135 degrees")
+    return {"deblur": [dict(r, level="all") for r in _pool_levels(rows)]}
+
+
+def _evaluate_fonts(models, figure_dir):
+    return {"deblur_fonts": font_generalisation_rows(models.get("deblur", {}))}
+
+
+def _evaluate_superres(models, figure_dir):
+    if models.get("superres", {}).get(2):
+        super_resolution_figure(models["superres"][2], figure_dir / "evaluation_superres.png")
+    return {"superres": super_resolution_rows(models.get("superres", {}))}
+
+
+def _evaluate_superres_unseen(models, figure_dir):
+    return {"superres_unseen": super_resolution_unseen_rows()}
+
+
+#: The parts of the evaluation, in order: name -> ``part(models, figure_dir)``, which scores its
+#: methods, draws its figure and returns its entries of the results file.
+EVALUATION_PARTS = {"denoise": _evaluate_denoise, "colour": _evaluate_colour,
+                    "deblur": _evaluate_deblur, "fonts": _evaluate_fonts,
+                    "superres": _evaluate_superres, "superres-unseen": _evaluate_superres_unseen}
 
 
 def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "evaluation.json",
-                   parts=EVALUATION_PARTS):
+                   parts=tuple(EVALUATION_PARTS)):
     """Score every method on the held-out images, save a table (JSON) and the figures.
 
     With ``parts``, only those parts are rerun; the others are kept from the saved results, read
@@ -488,51 +528,15 @@ def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "eval
     """
     unknown = set(parts) - set(EVALUATION_PARTS)
     if unknown:
-        raise ValueError(f"unknown evaluation parts {sorted(unknown)}; choose from {EVALUATION_PARTS}")
+        raise ValueError(f"unknown evaluation parts {sorted(unknown)}; "
+                         f"choose from {list(EVALUATION_PARTS)}")
     models = default_models() if models is None else models
     figure_dir = pathlib.Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine_facts()}
-
-    if "denoise" in parts:
-        cases = denoise_cases()
-        methods = denoise_methods(models.get("denoise", {}), cases)
-        rows, outputs = score_methods(methods, cases, group=lambda case: "photos")
-        report["denoise"] = rows
-        report["tv_weights"] = {str(c["level"]): c["tv_weight"] for c in cases}
-        _figure(cases, outputs, methods,
-                lambda cs: next(c for c in cs if c["image"] == "camera" and c["level"] == 0.1),
-                figure_dir / "evaluation_denoise.png",
-                "Blind denoising of the held-out 'camera' photo, sigma 0.1 (crop shown; PSNR of "
-                "the whole image)", crop=(slice(60, 316), slice(150, 406)))
-    if "colour" in parts:
-        cases = color_denoise_cases()
-        methods = color_denoise_methods(models.get("denoise", {}), cases)
-        rows, outputs = score_methods(methods, cases, group=lambda case: "colour photos")
-        report["denoise_colour"] = rows
-        _figure(cases, outputs, methods,
-                lambda cs: next(c for c in cs if c["image"] == "astronaut" and c["level"] == 0.1),
-                figure_dir / "evaluation_colour.png",
-                "Colour denoising of the held-out 'astronaut', sigma 0.1 per channel (crop shown; "
-                "PSNR of the whole image)", crop=(slice(0, 256), slice(128, 384)))
-    if "deblur" in parts:
-        cases = deblur_cases()
-        methods = deblur_methods(models.get("deblur", {}), cases)
-        rows, outputs = score_methods(methods, cases, group=lambda case: (
-            "rendered" if case["image"].startswith("render:") else case["image"]))
-        report["deblur"] = [dict(r, level="all") for r in _pool_levels(rows)]
-        _figure(cases, outputs, methods,
-                lambda cs: next(c for c in cs if c["image"] == "page" and c["level"] == 135),
-                figure_dir / "evaluation_deblur.png",
-                "Deblurring of the held-out scanned 'page', 7-pixel line at 135 degrees")
-    if "fonts" in parts:
-        report["deblur_fonts"] = font_generalisation_rows(models.get("deblur", {}))
-    if "superres" in parts:
-        report["superres"] = super_resolution_rows(models.get("superres", {}))
-        if models.get("superres", {}).get(2):
-            super_resolution_figure(models["superres"][2], figure_dir / "evaluation_superres.png")
-    if "superres-unseen" in parts:
-        report["superres_unseen"] = super_resolution_unseen_rows()
+    for name, evaluate_part in EVALUATION_PARTS.items():
+        if name in parts:
+            report.update(evaluate_part(models, figure_dir))
     if set(parts) != set(EVALUATION_PARTS):  # read the file again now: another run may have saved
         report = dict(load_results(path), **report)
         report.pop("runs", None)
@@ -623,13 +627,13 @@ def color_denoise_methods(models, cases):
         return restoration.denoise_tv_chambolle(case["corrupted"], weight=weight, channel_axis=-1)
     best_per_sigma(cases, tv, TV_WEIGHTS, "tv_weight")
     methods["TV, colour (best weight)"] = lambda case: tv(case, case["tv_weight"])
-    try:
-        import bm3d
+    bm3d = _optional_bm3d()
+    if bm3d is not None:
         methods["BM3D per channel (true sigma)"] = lambda case: np.clip(np.stack(
             [bm3d.bm3d(case["corrupted"][..., c], sigma_psd=case["level"]) for c in range(3)],
             axis=-1), 0, 1)
-    except ImportError:
-        print("evaluate: the optional 'bm3d' package is not installed; skipping BM3D")
+        methods["CBM3D (true sigma)"] = lambda case: np.clip(
+            bm3d.bm3d_rgb(case["corrupted"], sigma_psd=case["level"]), 0, 1)
     methods.update(our_methods(models, lambda case, model, precision: sol5.restore_color_image(
         case["corrupted"], model, precision=precision), suffix=", per channel"))
     return methods
@@ -641,9 +645,6 @@ SR_SCALES = (2, 3)
 def super_resolution_figure(models, path, scale=2):
     """Camera shrunk ``scale`` times: cubic-spline enlargement, our models ``{label: model}``,
     and the original (crops)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     clean = held_out_photos()["camera"]
     clean = clean[:clean.shape[0] // scale * scale, :clean.shape[1] // scale * scale]
     low = sol5.downscale(clean, scale)
@@ -651,17 +652,11 @@ def super_resolution_figure(models, path, scale=2):
               + [(label, sol5.super_resolve_image(low, model, scale)) for label, model in models.items()]
               + [("original", clean)])
     crop = (slice(60, 316), slice(150, 406))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.8))
-    for ax, (name, image) in zip(axes, panels):
-        score = "" if name == "original" else f"\n{psnr_ssim(clean, image)[0]:.2f} dB (whole image)"
-        ax.imshow(image[crop], cmap="gray", vmin=0, vmax=1)
-        ax.set_title(name + score, fontsize=9)
-        ax.axis("off")
-    fig.suptitle(f"Held-out 'camera' shrunk {scale}x and enlarged back (crop shown)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    panels = [(name if name == "original" else
+               f"{name}\n{psnr_ssim(clean, image)[0]:.2f} dB (whole image)", image[crop])
+              for name, image in panels]
+    return save_panel_rows([panels], path, f"Held-out 'camera' shrunk {scale}x and enlarged back "
+                           "(crop shown)", panel_size=3.4)
 
 
 def super_resolution_score(clean, method, scale):
