@@ -46,12 +46,16 @@ def test_colour_cases_have_independent_noise_per_channel():
     assert 0.08 < noise.std() < 0.11
 
 
-def test_psnr_and_ssim_plumbing():
-    clean = np.random.uniform(0.2, 0.8, (64, 64))
-    psnr, ssim = experiments.psnr_ssim(clean, clean + 0.1)  # MSE 0.01 -> 20 dB
-    assert psnr == pytest.approx(20.0)
-    assert experiments.psnr_ssim(clean, clean.copy())[1] == pytest.approx(1.0)
-    assert ssim < 1.0
+def test_psnr_and_ssim_take_pixel_values_in_0_1_and_colour_channels():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.2, 0.8, (64, 64))
+    # a data range of 1, not the float dtype's default of 2 (which would give 26.02 dB)
+    assert experiments.psnr_ssim(clean, clean + 0.1)[0] == pytest.approx(20.0)
+    colour = rng.uniform(0.2, 0.8, (64, 64, 3))
+    noisy = np.clip(colour + rng.normal(0, 0.1, colour.shape), 0, 1)
+    per_channel = [experiments.psnr_ssim(colour[..., c], noisy[..., c])[1] for c in range(3)]
+    # colour SSIM is the mean over the channels, not SSIM of a 64x64x3 volume
+    assert experiments.psnr_ssim(colour, noisy)[1] == pytest.approx(np.mean(per_channel))
 
 
 def test_best_parameter_picks_the_highest_mean_psnr():
@@ -100,10 +104,16 @@ def test_unpadded_deconvolution_keeps_the_shape():
     np.testing.assert_allclose(out, np.clip(case["corrupted"] * 2, 0, 1))
 
 
-def test_super_resolution_baseline_rows():
+def test_super_resolution_baseline_rows_score_cubic_enlargement_of_each_held_out_photo():
     rows = experiments.super_resolution_rows({})
     assert [r["level"] for r in rows] == ["x2", "x3"]
-    assert all(r["method"] == "cubic-spline enlargement" and 20 < r["psnr"] < 40 for r in rows)
+    photos = list(experiments.held_out_photos().values())
+    for row, scale in zip(rows, (2, 3)):
+        scores = [experiments.super_resolution_score(clean, sol5.enlarge, scale)[0]
+                  for clean in photos]
+        assert row["method"] == "cubic-spline enlargement" and row["n"] == len(photos)
+        assert row["psnr"] == pytest.approx(np.mean(scores))
+    assert rows[1]["psnr"] < rows[0]["psnr"]  # shrinking 3x loses more than 2x
 
 
 @pytest.mark.parametrize("fast_machine", [True, False])
