@@ -1,4 +1,5 @@
 """image_io on its own: layouts, metadata, size limits and atomic writes, on small files made here."""
+import functools
 import struct
 
 import numpy as np
@@ -9,7 +10,9 @@ from PIL import Image, ImageCms
 import image_io
 
 
+@functools.cache
 def srgb_profile():
+    """One sRGB profile for the whole run (a new one would carry another creation time)."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
