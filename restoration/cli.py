@@ -121,13 +121,17 @@ def _cmd_restore(args):
         else:
             windows_bar = None if folder_mode else keras.utils.Progbar(None, unit_name="window")
             try:
-                pixels = _files.read_picture(source)
-                _files.write_picture(target, apply(pixels, model, progress=windows_bar,
-                                                          precision=precision))
+                picture = _files.read_picture(source, max_megapixels=args.max_megapixels)
+                restored = _restore_picture(apply, picture, model, windows_bar, precision)
+                notes = [*picture.notes, *_files.write_picture(target, restored, picture)]
                 if args.verbose or not folder_mode:
-                    print(f"sol5: {source} ({_describe(pixels)}) -> {target}")
+                    print(f"sol5: {source} ({_describe(picture)}) -> {target}")
+                for note in notes:
+                    print(f"sol5: {target}: {note}")
             except (ValueError, FileNotFoundError) as exc:
                 failed.append(str(exc))
+            except OSError as exc:  # e.g. a full disk: the output was not written
+                failed.append(f"{target}: cannot be written ({exc.strerror or exc})")
         if files_bar is not None:
             files_bar.add(1)
     if kept:
@@ -140,6 +144,49 @@ def _cmd_restore(args):
                          + "\n  ".join(failed))
     if kept and not folder_mode:
         raise SystemExit(1)
+
+
+def _restore_picture(apply, picture, model, progress, precision):
+    """A picture's pixels restored by ``apply`` (a task's ``apply_file``), in their own layout.
+
+    CMYK goes through the network as the light its inks let through (255 - C is about the red
+    channel, 255 - K the gray), the kind of image the networks learned on: the three colour
+    inks as one colour image, then black as a gray one.
+    """
+    if picture.mode != "CMYK":
+        return apply(picture.pixels, model, progress=progress, precision=precision)
+    pixels = picture.pixels
+    top = np.iinfo(pixels.dtype).max if pixels.dtype.kind == "u" else pixels.dtype.type(1)
+    light = top - pixels
+    stages = _ProgressStages(progress)
+    colours = apply(light[..., :3], model, progress=stages.next(), precision=precision)
+    black = apply(light[..., 3], model, progress=stages.next(), precision=precision)
+    return top - np.dstack([colours, black])
+
+
+class _ProgressStages:
+    """One progress bar over restores that run one after another, each setting its own target."""
+
+    def __init__(self, bar):
+        self._bar, self._done, self._steps = bar, 0, 0
+
+    def next(self):
+        """The bar for the next restore (None where there is no bar)."""
+        self._done += self._steps
+        self._steps = 0
+        return None if self._bar is None else self
+
+    @property
+    def target(self):
+        return self._bar.target
+
+    @target.setter
+    def target(self, steps):
+        self._steps = steps
+        self._bar.target = self._done + steps
+
+    def add(self, steps):
+        self._bar.add(steps)
 
 
 def restore_precision(choice):
@@ -189,9 +236,24 @@ def restore_jobs(source, target):
     return jobs, ignored
 
 
-def _describe(pixels):
-    name = "gray" if pixels.ndim == 2 else {2: "gray + alpha", 3: "RGB", 4: "RGBA"}[pixels.shape[-1]]
-    return f"{pixels.shape[1]}x{pixels.shape[0]} {name}, {pixels.dtype}"
+def _describe(picture):
+    """``'640x480 RGB, uint8'``: a picture's size, layout and pixel type."""
+    name = {"L": "gray", "LA": "gray + alpha"}.get(picture.mode, picture.mode)
+    height, width = picture.pixels.shape[:2]
+    return f"{width}x{height} {name}, {picture.pixels.dtype}"
+
+
+def _megapixels(text):
+    """``--max-megapixels``: a number of millions of pixels; 0 means no limit (None)."""
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of megapixels, 0 or more (0: no "
+                                         f"limit), got {text!r}")
+    return value or None
 
 
 def build_parser():
@@ -236,8 +298,12 @@ def build_parser():
         description="Restore INPUT (a file, or every image in a folder) with a trained model and "
                     "write OUTPUT (a file, or a folder) in the same layout and bit depth: gray "
                     "stays gray, colour is restored channel by channel, alpha is kept, 16-bit "
-                    "stays 16-bit, EXIF orientation is applied. Existing outputs are kept unless "
-                    "--overwrite is given; unreadable files are named and skipped, and the exit "
+                    "stays 16-bit, CMYK stays CMYK in JPEG and TIFF; palettes and transparent "
+                    "colour keys become RGB(A). The picture is written upright, with its ICC "
+                    "profile, EXIF (orientation 1), XMP, text and resolution where the output "
+                    "format holds them; a line says what was converted or not kept "
+                    "(docs/image-files.md). Existing outputs are kept unless --overwrite is "
+                    "given; unreadable or refused files are named and skipped, and the exit "
                     "status is then non-zero. Example: python sol5.py restore --task denoise "
                     "photos/ restored/")
     restore.add_argument("--task", choices=list(TASKS), required=True,
@@ -252,6 +318,12 @@ def build_parser():
                          help="the network's arithmetic: bfloat16 is 1.4-2.2x as fast on CPUs with "
                               "AMX and differs by about 0.01 dB; auto (default) "
                               "takes it where the machine has it, float32 elsewhere")
+    restore.add_argument("--max-megapixels", type=_megapixels,
+                         default=_files.DEFAULT_MAX_MEGAPIXELS, metavar="N",
+                         help="refuse images of more than N million pixels, from the file's "
+                              "header before decoding it (default "
+                              f"{_files.DEFAULT_MAX_MEGAPIXELS}: a small file can claim a huge "
+                              "size); raise it for a large file you trust, 0 for no limit")
     restore.set_defaults(func=_cmd_restore)
 
     depth = commands.add_parser(
