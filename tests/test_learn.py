@@ -8,6 +8,15 @@ from restoration import _training, cli
 import sol5_utils
 
 
+@pytest.fixture(autouse=True)
+def course_folders(no_course_data, write_images):
+    """Small synthetic course datasets beside sol5_utils, so quick training takes seconds."""
+    shapes = [(80 + 3 * i, 90 + 2 * i) for i in range(8)]
+    write_images(no_course_data / "image_dataset" / "train", shapes, seed=1, suffix=".jpg")
+    write_images(no_course_data / "text_dataset" / "train", shapes, seed=2)
+    return no_course_data
+
+
 def conv_filters(model):
     return [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
@@ -35,6 +44,7 @@ def test_quick_denoising_model(monkeypatch):
     assert conv_filters(model) == [48] * 5 + [1]
     (run,) = seen
     assert run["images"] == sol5_utils.images_for_denoising()
+    assert all("image_dataset" in path for path in run["images"])  # the course folder's images
     assert run["corruption"] is sol5.denoising_corruption
     assert tuple(run["schedule"]) == tuple(sol5.QUICK_SCHEDULE) and run["epochs"] == 2
     assert run["moved"]  # the weights were really trained

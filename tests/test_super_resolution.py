@@ -7,6 +7,7 @@ import pytest
 
 from restoration import _corruption
 import sol5
+import sol5_utils
 
 
 @pytest.mark.parametrize("scale", [2, 3])
@@ -35,7 +36,10 @@ def test_super_resolve_shapes(scale, low, high):
     assert result.min() >= 0 and result.max() <= 1
 
 
-def test_quick_super_resolution_model():
+def test_quick_super_resolution_model_trains_on_the_super_resolution_list(no_course_data,
+                                                                          write_images):
+    photos = write_images(no_course_data / "image_dataset" / "train", [(90, 100)] * 6)
+    assert sorted(sol5_utils.images_for_super_resolution()) == sorted(photos)
     model = sol5.learn_super_resolution_model(num_res_blocks=1, quick_mode=True, scale=3)
     assert model.input_shape == (None, 24, 24, 1)
     assert sol5.super_resolve_image(np.random.uniform(0, 1, (20, 30)), model, 3).shape == (60, 90)
