@@ -260,7 +260,7 @@ def _cached_image(name, cache, crop_size):
                              f"size {crop_size}; remove it from the list or use smaller patches")
         if image.shape[0] < 3 * crop_size[0] or image.shape[1] < 3 * crop_size[1]:
             warn_once(f"image {name!r} of shape {image.shape} is smaller than 3x the "
-                                 f"patch size {crop_size}: its large crops are clipped to the image")
+                      f"patch size {crop_size}: its large crops are clipped to the image")
         cache[name] = image
     return image
 
@@ -727,9 +727,9 @@ def random_motion_blur(image, list_of_kernel_sizes):
     return quantize(add_motion_blur(image, kernel_size, angle))
 
 
-@_corruption.with_patch_form(max(DEBLUR_KERNEL_SIZES) // 2,
-                              lambda patches: _corruption.random_motion_blur_on_patches(
-                                  patches, DEBLUR_KERNEL_SIZES, sol5_utils.motion_blur_kernel))
+@_corruption.with_patch_form(
+    max(DEBLUR_KERNEL_SIZES) // 2, lambda patches: _corruption.random_motion_blur_on_patches(
+        patches, DEBLUR_KERNEL_SIZES, sol5_utils.motion_blur_kernel))
 def deblurring_corruption(image):
     """The deblurring task's corruption: a 7-pixel motion blur at a random angle."""
     return random_motion_blur(image, DEBLUR_KERNEL_SIZES)

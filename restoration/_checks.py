@@ -13,6 +13,7 @@ import numpy as np
 import skimage.color
 import skimage.util
 
+
 def to_float_image(raw, representation=1, name="image"):
     """Convert a decoded image array to float64 in [0, 1] (gray or RGB)."""
     raw = np.asarray(raw)

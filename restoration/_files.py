@@ -487,21 +487,21 @@ def _checked(pixels):
         pixels = pixels[..., 0]
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[-1] not in (2, 3, 4)):
         raise _Refused(f"unsupported image layout {pixels.shape}; expected gray, gray + "
-                         "alpha, RGB, RGBA or CMYK (one frame)")
+                       "alpha, RGB, RGBA or CMYK (one frame)")
     if pixels.dtype == bool:
         pixels = pixels.astype(np.uint8) * 255
     if np.issubdtype(pixels.dtype, np.floating):
         if not np.isfinite(pixels).all():
-            raise _Refused(f"the image holds NaN or infinite values; repair or "
-                             "re-export it")
+            raise _Refused("the image holds NaN or infinite values; repair or "
+                           "re-export it")
         low, high = pixels.min(), pixels.max()
         if low < 0 or high > 1:
             raise _Refused(f"float pixel values must lie in [0, 1], got "
-                             f"[{low:.3g}, {high:.3g}]; scale them into [0, 1] or save the "
-                             "image as 8- or 16-bit")
+                           f"[{low:.3g}, {high:.3g}]; scale them into [0, 1] or save the "
+                           "image as 8- or 16-bit")
     elif pixels.dtype.kind != "u" or pixels.dtype.itemsize > 2:
         raise _Refused(f"unsupported pixel type {pixels.dtype}; save it as 8- or "
-                         "16-bit")
+                       "16-bit")
     return pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
 
 

@@ -99,7 +99,7 @@ def check_precision(precision):
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "mixed_bfloat16" and not bfloat16_supported():
         warn_once("this machine has no fast bfloat16 (no AVX512-BF16/AMX CPU, no GPU of "
-                             "compute capability 8+): using float32 instead")
+                  "compute capability 8+): using float32 instead")
         return "float32"
     return precision
 

@@ -315,8 +315,8 @@ def build_parser():
     restore.add_argument("--overwrite", action="store_true",
                          help="replace outputs that already exist (inputs are never replaced)")
     restore.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
-                         help="the network's arithmetic: bfloat16 is 1.4-2.2x as fast on CPUs with "
-                              "AMX and differs by about 0.01 dB; auto (default) "
+                         help="the network's arithmetic: bfloat16 is faster on CPUs with AMX or "
+                              "AVX512-BF16 and differs slightly (docs/speed.md); auto (default) "
                               "takes it where the machine has it, float32 elsewhere")
     restore.add_argument("--max-megapixels", type=_megapixels,
                          default=_files.DEFAULT_MAX_MEGAPIXELS, metavar="N",

@@ -191,7 +191,7 @@ def plot_depth_study(results, out_dir=ROOT):
         fig.tight_layout()
         path = pathlib.Path(out_dir) / f"depth_plot_{task}.png"
         metadata = {"Description": json.dumps({"task": task, "depths": depths.tolist(),
-                                                "mean_val_mse": means.tolist()})}
+                                               "mean_val_mse": means.tolist()})}
         fig.savefig(path, dpi=100, metadata=metadata)
         plt.close(fig)
         written.append(path)
@@ -461,7 +461,6 @@ def default_models():
     return found
 
 
-#: The parts of the evaluation, in the order they run; ``python sol5.py evaluate --parts``.
 def _evaluate_denoise(models, figure_dir):
     cases = denoise_cases()
     methods = denoise_methods(models.get("denoise", {}), cases)

@@ -141,8 +141,8 @@ def fixed_blur(angle):
     def plain(image):
         return sol5.add_motion_blur(image, 7, angle)
 
-    @_corruption.with_patch_form(3, lambda w: _corruption.motion_blur_on_patches(w, kernel[None],
-                                                                    np.zeros(len(w), int)))
+    @_corruption.with_patch_form(3, lambda w: _corruption.motion_blur_on_patches(
+        w, kernel[None], np.zeros(len(w), int)))
     def windowed(image):
         return plain(image)
     return plain, windowed
@@ -238,7 +238,7 @@ def test_random_motion_blur_on_patches_mixes_kernel_sizes():
     windows = np.zeros((200, 15, 15), np.float32)
     windows[:, 7, 7] = 1.0  # an impulse: the blurred centre shows the kernel's size
     blurred = _corruption.random_motion_blur_on_patches(windows, [3, 7],
-                                                       sol5_utils.motion_blur_kernel)
+                                                        sol5_utils.motion_blur_kernel)
     assert blurred.shape == (200, 9, 9)
     taps = (blurred > 0).sum(axis=(1, 2))
     assert set(taps.tolist()) == {3, 7}

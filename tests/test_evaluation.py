@@ -62,7 +62,7 @@ def test_best_parameter_picks_the_highest_mean_psnr():
     clean = np.full((16, 16), 0.5)
     cases = [{"clean": clean, "corrupted": clean}]
     best = experiments.best_parameter(cases, lambda case, offset: case["clean"] + offset,
-                                       (0.3, -0.05, 0.02, 0.1))
+                                      (0.3, -0.05, 0.02, 0.1))
     assert best == 0.02
 
 

@@ -160,7 +160,7 @@ def test_webp_keeps_profile_exif_and_xmp(tmp_path):
     Image.fromarray(random_pixels((8, 8, 3))).save(tmp_path / "in.png", icc_profile=icc, exif=exif)
     picture = _files.read_picture(tmp_path / "in.png")
     picture = _files.Picture(picture.pixels, mode="RGB", icc_profile=icc, exif=picture.exif,
-                               xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+                             xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     assert _files.write_picture(tmp_path / "out.webp", picture.pixels, picture) == []
     back = _files.read_picture(tmp_path / "out.webp")
     assert back.icc_profile == icc and back.xmp == picture.xmp
@@ -172,8 +172,8 @@ def test_sixteen_bit_colour_png_keeps_profile_exif_text_and_density(tmp_path):
     exif = Image.Exif()
     exif[0x010F] = "Maker"
     meta = _files.Picture(pixels, mode="RGB", icc_profile=srgb_profile(), exif=exif.tobytes(),
-                            xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>", text={"Title": "deep"},
-                            resolution=(300.0, 300.0, "inch"))
+                          xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>", text={"Title": "deep"},
+                          resolution=(300.0, 300.0, "inch"))
     assert _files.write_picture(tmp_path / "deep.png", pixels, meta) == []
     back = _files.read_picture(tmp_path / "deep.png")
     np.testing.assert_array_equal(back.pixels, pixels)
@@ -186,7 +186,7 @@ def test_sixteen_bit_colour_png_keeps_profile_exif_text_and_density(tmp_path):
 def test_what_a_format_cannot_hold_is_named(tmp_path):
     pixels = random_pixels((4, 4, 3))
     meta = _files.Picture(pixels, mode="RGB", icc_profile=srgb_profile(), exif=Image.Exif().tobytes(),
-                            xmp=b"<x/>", text={"Title": "t"}, resolution=(72.0, 72.0, "inch"))
+                          xmp=b"<x/>", text={"Title": "t"}, resolution=(72.0, 72.0, "inch"))
     notes = " ".join(_files.write_picture(tmp_path / "x.bmp", pixels, meta))
     for word in ("ICC profile", "XMP", "text", "BMP"):
         assert word in notes
@@ -289,7 +289,7 @@ def test_write_refuses_pixels_it_cannot_store(tmp_path, pixels, words):
 def test_write_refuses_cmyk_metadata_on_other_layouts_and_an_unknown_extension(tmp_path):
     with pytest.raises(ValueError, match="CMYK"):
         _files.write_picture(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8),
-                               _files.Picture(np.zeros((4, 4, 4), np.uint8), mode="CMYK"))
+                             _files.Picture(np.zeros((4, 4, 4), np.uint8), mode="CMYK"))
     with pytest.raises(ValueError, match="x.xyz.*png"):
         _files.write_picture(tmp_path / "x.xyz", np.zeros((4, 4), np.uint8))
     with pytest.raises(TypeError, match="Picture"):

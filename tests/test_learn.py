@@ -66,7 +66,7 @@ def test_quick_deblurring_model(monkeypatch):
 
 
 @pytest.mark.parametrize("quick, schedule", [(True, sol5.QUICK_SCHEDULE),
-                                              (False, sol5.DENOISE_SCHEDULE)])
+                                             (False, sol5.DENOISE_SCHEDULE)])
 def test_quick_mode_only_changes_the_numbers(monkeypatch, quick, schedule):
     calls = []
     monkeypatch.setattr(sol5, "train_model", lambda *args, **kwargs: calls.append(args))

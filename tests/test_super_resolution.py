@@ -68,7 +68,7 @@ def test_patch_form_of_lose_resolution_matches_the_whole_image(scale):
     windows = np.stack([image[r:r + patch + 2 * margin, c:c + patch + 2 * margin]
                         for r, c in starts]).astype(np.float32)
     centres = _corruption.resolution_loss_on_patches(windows, scale, sol5.lose_resolution,
-                                                            phases)
+                                                     phases)
     expected = np.stack([whole[r + margin:r + margin + patch, c + margin:c + margin + patch]
                          for r, c in starts])
     assert centres.shape == expected.shape
@@ -77,7 +77,7 @@ def test_patch_form_of_lose_resolution_matches_the_whole_image(scale):
     assert np.mean(levels != expected_levels) < 0.01
     # with another phase the grid falls elsewhere on the patch, and the result differs
     other = _corruption.resolution_loss_on_patches(windows, scale, sol5.lose_resolution,
-                                                          (phases + 1) % scale)
+                                                   (phases + 1) % scale)
     assert np.mean(np.round(other * 255) != expected_levels) > 0.1
 
 

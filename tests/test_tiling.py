@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import sol5
-import sol5_utils
 from restoration import _tiling
 from restoration import _checks
 
