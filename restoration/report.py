@@ -303,6 +303,17 @@ def _speed_presets(part):
             _table(["task", "network", "s / step", "implied training time"], rows)]
 
 
+def speed_command(name, part):
+    """The command that measures one part of ``results/speed.json``, with the options it ran with."""
+    command = SPEED_PARTS[name]
+    defaults = {"training": {"repeats": 7, "steps": 40}, "restore": {"repeats": 7},
+                "precision": {"repeats": 7}}.get(name, {})
+    for option, default in defaults.items():
+        if part.get(option, default) != default:
+            command += f" --{option} {part[option]}"
+    return command
+
+
 SPEED_RENDER = {"data": _speed_data, "training": _speed_training, "restore": _speed_restore,
                 "precision": _speed_precision, "presets": _speed_presets}
 
@@ -343,7 +354,8 @@ def speed_page(speed, scaling, sources):
         if part is None:
             continue
         parts += render(part)
-        parts += ["", provenance(SPEED_PARTS[name], "results/speed.json", part.get("machine")), ""]
+        parts += ["", provenance(speed_command(name, part), "results/speed.json",
+                                 part.get("machine")), ""]
     missing = [name for name in SPEED_RENDER if name not in speed]
     if missing:
         parts += ["Parts of the speed benchmark with no results in `results/speed.json`: "

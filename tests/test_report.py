@@ -187,6 +187,16 @@ def test_speed_parts_and_scaling(results):
     assert "(1 MP, tiled): 1.250." in page
 
 
+def test_speed_commands_carry_the_options_used():
+    assert report.speed_command("training", {"repeats": 3, "steps": 20}) == \
+        "python benchmarks/speed.py --training-only --repeats 3 --steps 20"
+    assert report.speed_command("training", {"repeats": 7, "steps": 40}) == \
+        "python benchmarks/speed.py --training-only"
+    assert report.speed_command("precision", {"repeats": 5}) == \
+        "python benchmarks/speed.py --precision --repeats 5"
+    assert report.speed_command("data", {"repeats": 5}) == "python benchmarks/speed.py --data-only"
+
+
 def test_scaling_without_machine_record_says_so(results):
     data = _scaling()
     del data["machine"]
