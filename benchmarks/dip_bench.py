@@ -28,10 +28,18 @@ For every set and sigma it prints, side by side, the mean and worst PSNR gain
 
 The first DIP call, which builds and traces the network, is timed apart.
 Times are wall-clock on whatever else the machine is doing.
+
+The tables are also stored, with every crop's figures and the machine facts, in
+``results/deep_prior.json`` (``results/deep_prior_quick.json`` with ``--quick``); a run of one
+set keeps the other set's table.  ``python sol5.py report`` turns the file into a page of
+``docs/``.
 """
 
 import argparse
+import importlib.metadata
+import json
 import os
+import pathlib
 import sys
 import time
 
@@ -51,6 +59,8 @@ try:
 except ImportError:  # optional reference
     bm3d = None
 
+RESULTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "results"
+LOAD_AT_START = os.getloadavg()[0]  # one-minute load average before this benchmark's own work
 SIGMAS = (0.05, 0.1, 0.2)
 CROP = 64
 NOISE_SEED = 1
@@ -117,13 +127,14 @@ def oracle_tv(crops, noisy):
 
 
 def run_set(title, crops, verbose):
-    """Print the table of one crop set."""
+    """Print the table of one crop set; return its rows (one per sigma) for the results file."""
     rng = np.random.default_rng(NOISE_SEED)
     print(f"\n{title}: {len(crops)} crops of {CROP}x{CROP}")
     print(f"{'sigma':>5} | {'DIP mean':>8} {'worst':>6} {'s/img':>5} {'steps':>5} "
           f"{'worst crop':>26} | "
           f"{'DIP net':>7} | {'TV mean':>7} {'worst':>6} {'weight':>6} | "
           f"{'BM3D mean':>9} {'worst':>6} {'s/img':>5} | {'sigma est':>13}")
+    rows = []
     for sigma in SIGMAS:
         noisy = [add_noise(clean, sigma, rng) for _, clean in crops]
         dip, dip_net, seconds, estimates, steps = [], [], [], [], []
@@ -143,6 +154,7 @@ def run_set(title, crops, verbose):
             ref_text = (f"{np.mean(ref):>9.2f} {np.min(ref):>6.2f} "
                         f"{np.median([s for _, s in runs]):>5.2f}")
         else:
+            ref, runs = None, None
             ref_text = f"{'(bm3d not installed)':>22}"
         worst = int(np.argmin(dip))
         print(f"{sigma:>5.2f} | {np.mean(dip):>8.2f} {dip[worst]:>6.2f} {np.median(seconds):>5.2f} "
@@ -154,6 +166,34 @@ def run_set(title, crops, verbose):
             for (label, _), g, g_net, t, e, n in zip(crops, dip, dip_net, tv, estimates, steps):
                 print(f"      {label:>28}: DIP {g:6.2f}  net {g_net:6.2f}  TV {t:6.2f}  "
                       f"sigma est {e:.4f}  steps {n}")
+        rows.append({
+            "sigma": sigma, "crops": len(crops), "tv_weight": float(weight),
+            "dip_mean": float(np.mean(dip)), "dip_worst": float(dip[worst]),
+            "dip_worst_crop": crops[worst][0], "dip_seconds": float(np.median(seconds)),
+            "dip_steps": float(np.median(steps)), "dip_net_mean": float(np.mean(dip_net)),
+            "tv_mean": float(np.mean(tv)), "tv_worst": float(np.min(tv)),
+            "bm3d_mean": None if ref is None else float(np.mean(ref)),
+            "bm3d_worst": None if ref is None else float(np.min(ref)),
+            "bm3d_seconds": None if runs is None else float(np.median([t for _, t in runs])),
+            "per_crop": [{"crop": label, "dip": float(g), "dip_net": float(g_net), "tv": float(t),
+                          "sigma_estimate": float(e), "steps": int(n)}
+                         for (label, _), g, g_net, t, e, n
+                         in zip(crops, dip, dip_net, tv, estimates, steps)]})
+    return rows
+
+
+def save_results(path, tables, first_call_seconds, quick):
+    """Store the sets' tables in ``path``, keeping a set this run did not measure."""
+    from restoration import experiments
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results.setdefault("sets", {}).update(tables)
+    results.update(machine=dict(experiments.machine_facts(), load_average_at_start=LOAD_AT_START),
+                   quick=quick, crop=CROP, noise_seed=NOISE_SEED,
+                   first_call_seconds=first_call_seconds,
+                   bm3d=None if bm3d is None else importlib.metadata.version("bm3d"))
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {path.relative_to(path.parents[1])}")
 
 
 def main():
@@ -175,11 +215,15 @@ def main():
     print("gains are dB of PSNR over the noisy input; DIP net = the network's estimate before the "
           "collaborative Wiener pass; TV weight = oracle, best mean gain over the crops shown; "
           "sigma est = range of DIP's blind noise estimates; s/img and steps: medians")
+    tables = {}
     if args.set in ("tune", "both"):
-        run_set("TUNE set (constants chosen on these)", crops_of(TUNE_SET, args.quick),
-                args.verbose)
+        tables["tune"] = run_set("TUNE set (constants chosen on these)",
+                                 crops_of(TUNE_SET, args.quick), args.verbose)
     if args.set in ("report", "both"):
-        run_set("REPORT set (never tuned on)", crops_of(REPORT_SET, args.quick), args.verbose)
+        tables["report"] = run_set("REPORT set (never tuned on)", crops_of(REPORT_SET, args.quick),
+                                   args.verbose)
+    name = "deep_prior_quick.json" if args.quick else "deep_prior.json"
+    save_results(RESULTS_DIR / name, tables, warm_up, args.quick)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ restore does not depend on the weights' values.  The whole-image call (windows a
 image) is measured only up to ``--untiled-max-mp`` (6) megapixels; larger whole-image calls are
 not attempted.  Sizes are measured in rotating order, each round once, and the table gives medians;
 the time per megapixel of the largest size is compared with the best at any smaller size.
-With the default sizes it writes ``results/scaling.json`` and ``docs/figures/scaling.png``.
+With the default sizes it writes ``results/scaling.json`` (with the machine facts and the date)
+and ``docs/figures/scaling.png``.
 """
 
 import argparse
@@ -64,6 +65,14 @@ def measure(height, width, tiled):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def machine_facts():
+    """Date, versions and machine size, stored beside the rows (as the other results files do)."""
+    done = subprocess.run([sys.executable, "-c", "import json; from restoration import experiments; "
+                           "print(json.dumps(experiments.machine_facts()))"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="0.25 and 1 MP, one round")
@@ -108,7 +117,7 @@ def main():
         ratio = largest["seconds_per_mp"] / best_smaller
         print(f"\ntime per MP at {largest['megapixels']:.2f} MP / best at any smaller size: "
               f"{ratio:.3f}")
-    report = {"rows": rows, "rounds": rounds}
+    report = {"machine": machine_facts(), "rows": rows, "rounds": rounds}
     if not args.quick and tuple(sorted(args.sizes)) == DEFAULT_SIZES:
         (ROOT / "results").mkdir(exist_ok=True)
         (ROOT / "results" / "scaling.json").write_text(json.dumps(report, indent=1))

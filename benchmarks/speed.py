@@ -8,7 +8,7 @@ Prints, with the machine's core count:
   through ``_training.fit_feed``) against a compute-only ``fit`` of the same model and batch shape (one
   pre-made batch repeated in memory), and against the generator handed to ``fit`` directly, for
   both tasks, with the ratios (medians over rounds in which the feeds take turns);
-* data: milliseconds per ``load_dataset`` batch with the task corruptions' window form and
+* data: milliseconds per ``load_dataset`` batch with the task corruptions' patch form and
   with the per-crop recipe;
 * restoring: ``restore_image`` (one clone of any size per model, run through a ``tf.function``)
   on a 512x512 image against the plain way, an eager call of a clone built for 512x512, and
@@ -21,8 +21,14 @@ Prints, with the machine's core count:
   shipped weights on the held-out photos in each precision;
 * with ``--presets``: seconds per compute-only training step of the assignment's networks and of
   the strong presets, side by side, and the presets' implied training time.
+
+Every part it measures is also stored in ``results/speed.json`` under the part's name (``data``,
+``training``, ``restore``, ``precision``, ``presets``) with the machine facts and the options it
+ran with; a run replaces only the parts it measured, and ``python sol5.py report`` turns the
+file into ``docs/speed.md``.
 """
 import argparse
+import json
 import logging
 import os
 import pathlib
@@ -37,6 +43,9 @@ from restoration import _training  # noqa: E402
 import sol5  # noqa: E402  (first: it imports TensorFlow quietly)
 import keras  # noqa: E402
 from restoration import experiments  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results" / "speed.json"
+LOAD_AT_START = os.getloadavg()[0]  # one-minute load average before this benchmark's own work
 
 TASKS = {"denoise": (sol5.DENOISE_PATCH, sol5.DENOISE_CHANNELS, sol5.DENOISE_SCHEDULE.batch_size),
          "deblur": (sol5.DEBLUR_PATCH, sol5.DEBLUR_CHANNELS, sol5.DEBLUR_SCHEDULE.batch_size)}
@@ -118,8 +127,8 @@ def training_speeds(task, steps, repeats):
 
 
 def generator_milliseconds(task, batches=50, repeats=5):
-    """Milliseconds per ``load_dataset`` batch with the task corruption's window form, and with
-    the same corruption called on every 3x crop (the function without its window form)."""
+    """Milliseconds per ``load_dataset`` batch with the task corruption's patch form, and with
+    the same corruption called on every 3x crop (the function without its patch form)."""
     patch, _, batch_size = GENERATOR_TASKS[task]
     images, corruption = task_data(task)
 
@@ -150,14 +159,19 @@ def step_seconds(patch, channels, blocks, batch_size, steps=20):
 
 
 def preset_timings():
+    rows = []
     for task, (patch, channels, batch_size) in TASKS.items():
-        print(f"step, {task} assignment network: {step_seconds(patch, channels, 5, batch_size):.3f} s")
+        seconds = step_seconds(patch, channels, 5, batch_size)
+        print(f"step, {task} assignment network: {seconds:.3f} s")
+        rows.append({"task": task, "network": "assignment", "seconds_per_step": seconds})
         recipe = sol5.PRESETS[task]["strong"]
         seconds = step_seconds(recipe.patch, recipe.channels, recipe.num_res_blocks,
                                recipe.schedule.batch_size)
         total = recipe.schedule.steps_per_epoch * recipe.schedule.num_epochs
         print(f"step, {task} strong preset: {seconds:.3f} s; x {total} steps = "
               f"{seconds * total / 60:.0f} min of training steps")
+        rows.append({"task": task, "network": "strong", "seconds_per_step": seconds, "steps": total})
+    save_part("presets", {"precision": "float32", "rows": rows})
 
 
 def restore_ratio(repeats):
@@ -189,6 +203,8 @@ def precision_comparison(repeats):
         networks["shipped denoise_long (12 blocks, 64 channels)"] = shipped
     image = np.random.default_rng(0).uniform(0, 1, (1024, 1024))
     precisions = ("float32", "mixed_bfloat16")
+    record = {"fast_bfloat16": bool(_training.bfloat16_supported()), "repeats": repeats,
+              "shape": list(image.shape), "rows": [], "psnr": []}
     for name, model in networks.items():
         for precision in precisions:
             sol5.restore_image(image, model, precision=precision)  # trace once
@@ -202,6 +218,9 @@ def precision_comparison(repeats):
         print(f"restore 1024x1024, {name}: float32 {np.median(times['float32']):.2f} s, "
               f"bfloat16 {np.median(times['mixed_bfloat16']):.2f} s, "
               f"speed-up {np.median(ratios):.2f}x (median of {repeats} rounds)", flush=True)
+        record["rows"].append({"network": name, "float32_s": float(np.median(times["float32"])),
+                               "bfloat16_s": float(np.median(times["mixed_bfloat16"])),
+                               "speedup": float(np.median(ratios))})
     if shipped is not None:
         cases = experiments.denoise_cases()
         for sigma in experiments.EVAL_SIGMAS:
@@ -211,6 +230,9 @@ def precision_comparison(repeats):
             print(f"held-out photos, sigma {sigma}, shipped weights: float32 {scores['float32']:.3f} dB,"
                   f" bfloat16 {scores['mixed_bfloat16']:.3f} dB "
                   f"({scores['mixed_bfloat16'] - scores['float32']:+.3f})", flush=True)
+            record["psnr"].append({"sigma": sigma, "float32": float(scores["float32"]),
+                                   "bfloat16": float(scores["mixed_bfloat16"])})
+    save_part("precision", record)
 
 
 def memory_growth(model, calls=100):
@@ -222,6 +244,15 @@ def memory_growth(model, calls=100):
     for i in range(calls):
         sol5.restore_image(rng.uniform(0, 1, sizes[i % len(sizes)]), model)
     return before, resident_mib()
+
+
+def save_part(part, record):
+    """Store one measured part in ``results/speed.json``, keeping the parts this run did not measure."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results[part] = dict(machine=dict(experiments.machine_facts(), load_average_at_start=LOAD_AT_START),
+                         **record)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
 
 
 class RetraceCounter(logging.Handler):
@@ -244,7 +275,7 @@ def main():
     parser.add_argument("--precision", action="store_true",
                         help="only restore_image in float32 against bfloat16")
     parser.add_argument("--data-only", action="store_true",
-                        help="only the cost of a load_dataset batch, with and without window forms")
+                        help="only the cost of a load_dataset batch, with and without patch forms")
     args = parser.parse_args()
     if args.presets:
         return preset_timings()
@@ -256,19 +287,31 @@ def main():
     print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}, Keras {keras.__version__}")
     for name, meaning in FEEDS.items():
         print(f"  feed {name}: {meaning}")
+    data_rows = []
     for task in GENERATOR_TASKS if not args.restore_only else ():
         windowed, per_crop = generator_milliseconds(task)
         print(f"load_dataset {task}, batch of {GENERATOR_TASKS[task][2]}: {windowed:.2f} ms with the window "
               f"form, {per_crop:.2f} ms corrupting every 3x crop ({per_crop / windowed:.1f}x)",
               flush=True)
+        data_rows.append({"task": task, "batch_size": GENERATOR_TASKS[task][2],
+                          "window_ms": float(windowed), "per_crop_ms": float(per_crop)})
+    if data_rows:
+        save_part("data", {"batches": 50, "repeats": 5, "rows": data_rows})
     if args.data_only:
         return
+    training_rows = []
     for task in TASKS if not args.restore_only else ():
         speeds, ratios = training_speeds(task, args.steps, args.repeats)
         print(f"training {task} (medians of {args.repeats} rounds of {args.steps} steps per feed): "
               + ", ".join(f"{name} {speeds[name]:.2f} steps/s" for name in FEEDS)
               + f"; ratio train_model / compute-only {ratios['train_model']:.3f}, "
               f"keras-default / compute-only {ratios['keras-default']:.3f}", flush=True)
+        training_rows.append({"task": task,
+                              "steps_per_second": {k: float(v) for k, v in speeds.items()},
+                              "ratio_to_compute_only": {k: float(v) for k, v in ratios.items()}})
+    if training_rows:
+        save_part("training", {"repeats": args.repeats, "steps": args.steps, "feeds": FEEDS,
+                               "rows": training_rows})
     if args.training_only:
         return
     bare, restore, model = restore_ratio(max(5, args.repeats))
@@ -278,6 +321,11 @@ def main():
     print(f"memory: {before:.0f} MiB before, {after:.0f} MiB after 100 restores of 12 mixed sizes "
           f"(+{after - before:.1f} MiB)")
     print(f"tf.function retracing warnings: {RetraceCounter.count}")
+    save_part("restore", {"repeats": max(5, args.repeats), "shape": [512, 512],
+                          "clone_ms": float(bare * 1000), "restore_ms": float(restore * 1000),
+                          "speed_ratio": float(bare / restore), "calls": 100, "sizes": 12,
+                          "memory_before_mib": float(before), "memory_after_mib": float(after),
+                          "retracing_warnings": RetraceCounter.count})
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _data, _files, _training
 from ._figures import save_panel_rows
-from . import experiments
+from . import experiments, report
 
 sol5 = experiments.sol5  # loaded before keras: it imports TensorFlow quietly
 
@@ -353,11 +353,33 @@ def build_parser():
                           help="rerun only these parts; the others are kept from "
                                "results/evaluation.json (default: all)")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    pages = commands.add_parser(
+        "report", parents=[common],
+        help="write the measured tables of docs/ and the README from results/",
+        description="Generate docs/evaluation.md, docs/speed.md, docs/depth-study.md, "
+                    "docs/deep-prior-results.md, docs/training-logs.md and the README's headline "
+                    "table from the results files (evaluate and depth-study do this last).")
+    pages.add_argument("--check", action="store_true",
+                       help="write nothing; exit with status 1 if a page is out of date")
+    pages.set_defaults(func=_cmd_report)
     return parser
+
+
+def _cmd_report(args):
+    status = report.main(["--check"] if args.check else [])
+    if status:
+        raise SystemExit(status)
+
+
+def _write_docs():
+    for path in report.write_report():
+        print(f"sol5: wrote {path}")
 
 
 def _cmd_evaluate(args):
     print(experiments.format_evaluation(experiments.run_evaluation(parts=args.parts)))
+    _write_docs()
 
 
 def _cmd_depth_study(args):
@@ -378,6 +400,7 @@ def _cmd_depth_study(args):
               "saves them)")
     else:
         print(f"sol5: saved {experiments.plot_depth_examples()}")
+    _write_docs()
 
 
 def main(argv=None):

@@ -1,0 +1,255 @@
+"""The generated docs pages: made from small synthetic results files, and in step with results/."""
+import json
+import pathlib
+
+import pytest
+
+from restoration import report
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+MACHINE = {"date": "2031-04-05T06:07:08+00:00", "python": "3.99.1", "tensorflow": "9.8.7",
+           "keras": "6.5.4", "numpy": "3.2.1", "cpu_count": 17, "machine": "riscv64", "gpus": 3}
+
+
+def _row(method, images, level, psnr, ssim=0.5, seconds=0.25, n=2):
+    return {"method": method, "images": images, "level": level, "psnr": psnr, "ssim": ssim,
+            "seconds": seconds, "n": n}
+
+
+def _evaluation():
+    denoise = []
+    for level, base in ((0.05, 26.0), (0.1, 20.0)):
+        denoise += [_row("noisy input", "photos", level, base),
+                    _row("TV (best weight)", "photos", level, base + 4.0),
+                    _row("BM3D (true sigma)", "photos", level, base + 6.5),
+                    _row("ours, assignment settings", "photos", level, base + 5.0),
+                    _row("ours, long preset (shipped)", "photos", level, base + 7.25)]
+    deblur = [_row("blurred input", "page", "all", 19.5),
+              _row("Wiener (true kernel, balance 0.01)", "page", "all", 22.125),
+              _row("Richardson-Lucy (true kernel, 20 it.)", "page", "all", 21.0),
+              _row("ours, assignment settings", "page", "all", 23.0, ssim=0.8125),
+              _row("ours, long preset (shipped)", "page", "all", 34.5)]
+    superres = [_row("cubic-spline enlargement", "photos", "x2", 30.0),
+                _row("ours, assignment-sized", "photos", "x2", 31.0),
+                _row("cubic-spline enlargement", "photos", "x3", 27.0),
+                _row("ours, assignment-sized", "photos", "x3", 28.0)]
+    unseen = [{"photo": "lighthouse", "level": "x2", "cubic": 40.0, "ours": 41.5, "gain": 1.5},
+              {"photo": "mean", "level": "x2", "cubic": 40.0, "ours": 41.5, "gain": 1.5}]
+    return {"machine": MACHINE, "denoise": denoise, "tv_weights": {"0.05": 0.03, "0.1": 0.07},
+            "deblur": deblur, "superres": superres, "superres_unseen": unseen}
+
+
+def _depth_study():
+    runs = []
+    for task, base in (("denoise", 0.002), ("deblur", 0.004)):
+        for depth in (1, 2):
+            for seed, offset in ((0, -0.0001), (1, 0.0001)):
+                runs.append({"task": task, "depth": depth, "seed": seed, "schedule": [100, 7, 3],
+                             "val_mse": base / depth + offset, "val_curve": [], "train_curve": [],
+                             "seconds": 10.0 * depth + seed})
+    return {"machine": MACHINE, "runs": runs, "study_seconds": 600}
+
+
+def _speed():
+    machine = dict(MACHINE, load_average_at_start=1.25)
+    return {
+        "data": {"machine": machine, "batches": 50, "repeats": 5,
+                 "rows": [{"task": "denoise", "batch_size": 100, "window_ms": 2.0,
+                           "per_crop_ms": 17.0}]},
+        "restore": {"machine": machine, "repeats": 7, "shape": [512, 512], "clone_ms": 600.0,
+                    "restore_ms": 480.0, "speed_ratio": 1.25, "calls": 100, "sizes": 12,
+                    "memory_before_mib": 2000.0, "memory_after_mib": 2003.0,
+                    "retracing_warnings": 0},
+    }
+
+
+def _scaling():
+    return {"machine": MACHINE, "rounds": 2, "rows": [
+        {"megapixels": 1.0, "shape": [1000, 1000], "mode": "tiled", "seconds": 2.0,
+         "seconds_per_mp": 2.0, "peak_rss_mib": 900.0, "runs": 2},
+        {"megapixels": 24.0, "shape": [4000, 6000], "mode": "tiled", "seconds": 60.0,
+         "seconds_per_mp": 2.5, "peak_rss_mib": 1400.0, "runs": 2}]}
+
+
+def _dip():
+    crop = {"crop": "grass[0:64, 0:64]", "dip": 1.5, "dip_net": 1.0, "tv": 0.75,
+            "sigma_estimate": 0.071, "steps": 400}
+    row = {"sigma": 0.05, "crops": 1, "tv_weight": 0.05, "dip_mean": 1.5, "dip_worst": 1.5,
+           "dip_worst_crop": "grass[0:64, 0:64]", "dip_seconds": 4.5, "dip_steps": 400.0,
+           "dip_net_mean": 1.0, "tv_mean": 0.75, "tv_worst": 0.75, "bm3d_mean": None,
+           "bm3d_worst": None, "bm3d_seconds": None, "per_crop": [crop]}
+    return {"machine": MACHINE, "quick": True, "crop": 64, "noise_seed": 1,
+            "first_call_seconds": 2.5, "bm3d": None, "sets": {"report": [row]}}
+
+
+LOG = """sol5: training the deblurring model on 42 images from offline fallback data (cache) in /x
+Epoch 1/3
+250/250 ━━━━━━━━━━━━━━━━━━━━ 8s 16ms/step - loss: 0.0343 - val_loss: 0.0028
+Epoch 2/3
+250/250 ━━━━━━━━━━━━━━━━━━━━ 3s 12ms/step - loss: 0.0023 - val_loss: 0.0021
+sol5: deblur: trained in 77 s, saved /root/out/deblur_long.keras; held-out PSNR 18.00 dB -> 30.50 dB
+"""
+
+
+@pytest.fixture
+def results(tmp_path):
+    folder = tmp_path / "results"
+    (folder / "gpu_logs").mkdir(parents=True)
+    for name, data in (("evaluation", _evaluation()), ("depth_study", _depth_study()),
+                       ("speed", _speed()), ("scaling", _scaling()),
+                       ("deep_prior_quick", _dip())):
+        (folder / f"{name}.json").write_text(json.dumps(data))
+    (folder / "gpu_logs" / "run9_deblur.txt").write_text(LOG, encoding="utf-8")
+    return folder
+
+
+def _lines(text):
+    return text.splitlines()
+
+
+def test_pages_written_with_note_machine_and_date(results, tmp_path):
+    docs = tmp_path / "docs"
+    written = report.write_report(results, docs)
+    names = sorted(p.name for p in written)
+    assert names == ["deep-prior-results.md", "depth-study.md", "evaluation.md", "speed.md",
+                     "training-logs.md"]
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith("<!-- generated by python sol5.py report from results/")
+        assert "do not edit" in text.splitlines()[0]
+        if path.name != "training-logs.md":  # the logs carry no machine record
+            assert "17-core riscv64 CPU, 3 GPUs" in text
+            assert "Date: 2031-04-05." in text
+            assert "TensorFlow 9.8.7" in text
+
+
+def test_evaluation_rows(results):
+    page = report.render(results)["evaluation.md"]
+    assert "| BM3D (true sigma) | photos | 0.05 | 32.50 | 0.500 | 0.25 |" in _lines(page)
+    assert "| ours, assignment settings | page | all | 23.00 | 0.812 | 0.25 |" in _lines(page)
+    assert "| lighthouse | 40.00 | 41.50 | +1.50 |" in _lines(page)
+    assert "TV weights chosen: 0.03 at sigma 0.05, 0.07 at sigma 0.1." in page
+    # a part that the results file lacks gets no section; figures carry command, machine, date
+    assert "colour" not in page.lower()
+    assert "![Denoising photos](figures/evaluation_denoise.png)" in page
+    assert "*Denoising photos: drawn by `python sol5.py evaluate`. Machine: 17-core" in page
+
+
+def test_headline_picks_best_classical_and_ours(results):
+    block = report.headline_block(json.loads((results / "evaluation.json").read_text()))
+    lines = _lines(block)
+    assert lines[0] == report.HEADLINE_BEGIN and lines[-1] == report.HEADLINE_END
+    assert ("| denoising | photos | 0.05 | 26.00 | BM3D (true sigma): 32.50 | 31.00 | 33.25 |"
+            in lines)
+    assert ("| deblurring | page | all | 19.50 | Wiener (true kernel, balance 0.01): 22.12 | "
+            "23.00 | 34.50 |") in lines
+    assert "| super-resolution | photos | x2 |  | cubic-spline enlargement: 30.00 | 31.00 |  |" in lines
+    assert not any("| x3 |" in line for line in lines)  # the headline keeps x2 only
+    assert "2031-04-05" in block
+
+
+def test_readme_block_replaced_in_place(results, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n\n{report.HEADLINE_BEGIN}\nold 99.99\n"
+                      f"{report.HEADLINE_END}\n\nafter\n", encoding="utf-8")
+    written = report.write_report(results, tmp_path / "docs", readme)
+    assert readme in written
+    text = readme.read_text(encoding="utf-8")
+    assert "old 99.99" not in text
+    assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert "BM3D (true sigma): 32.50" in text
+    assert report.stale_pages(results, tmp_path / "docs", readme) == []
+    with pytest.raises(ValueError, match="markers"):
+        report.replace_headline("no markers here", "x")
+
+
+def test_depth_means_and_std(results):
+    page = report.render(results)["depth-study.md"]
+    # seeds at 0.002 - 0.0001 and 0.002 + 0.0001: mean 0.002, sample std 0.000141
+    assert "| 1 | 0.002000 | 0.000141 | 2 | 10 |" in _lines(page)
+    assert "| 2 | 0.002000 | 0.000141 | 2 | 20 |" in _lines(page)  # deblur depth 2: 0.004 / 2
+    assert "Schedule: 100 images a batch, 7 steps an epoch, 3 epochs." in page
+    assert "10.0 minutes" in page
+    assert page.index("## Denoising") < page.index("## Deblurring")
+    assert "](../depth_plot_deblur.png)" in page
+
+
+def test_speed_parts_and_scaling(results):
+    page = report.render(results)["speed.md"]
+    assert "| denoise | 100 | 2.00 | 17.00 | 8.5x |" in _lines(page)
+    assert "| speed ratio | 1.25 |" in _lines(page)
+    assert "| resident memory before / after (MiB) | 2000 / 2003 |" in _lines(page)
+    assert "one-minute load average 1.25 before the run" in page
+    # parts with no results are named with the command that makes them
+    assert "training (`python benchmarks/speed.py --training-only`)" in page
+    assert "| 6000x4000 | 24.00 | tiled | 60.00 | 2.50 | 1400 |" in _lines(page)
+    assert "(1 MP, tiled): 1.250." in page
+
+
+def test_speed_commands_carry_the_options_used():
+    assert report.speed_command("training", {"repeats": 3, "steps": 20}) == \
+        "python benchmarks/speed.py --training-only --repeats 3 --steps 20"
+    assert report.speed_command("training", {"repeats": 7, "steps": 40}) == \
+        "python benchmarks/speed.py --training-only"
+    assert report.speed_command("precision", {"repeats": 5}) == \
+        "python benchmarks/speed.py --precision --repeats 5"
+    assert report.speed_command("data", {"repeats": 5}) == "python benchmarks/speed.py --data-only"
+
+
+def test_scaling_without_machine_record_says_so(results):
+    data = _scaling()
+    del data["machine"]
+    (results / "scaling.json").write_text(json.dumps(data))
+    page = report.render(results)["speed.md"]
+    assert "Machine and date: not recorded in the results file." in page
+
+
+def test_deep_prior_and_logs(results):
+    pages = report.render(results)
+    dip = pages["deep-prior-results.md"]
+    assert "`python benchmarks/dip_bench.py --quick`" in dip
+    assert "| 0.05 | 1 | 1.50 | 1.50 (grass[0:64, 0:64]) | 4.50 / 400 | 1.00 | 0.75 / 0.75 |  |" \
+        in _lines(dip)
+    assert "| grass[0:64, 0:64] | 0.05 | 0.071 | 1.50 | 1.00 | 0.75 | 400 |" in _lines(dip)
+    assert "not installed" in dip
+    logs = pages["training-logs.md"]
+    assert ("| [run9_deblur.txt](../results/gpu_logs/run9_deblur.txt) | deblur | 42 | 2 of 3 | "
+            "250 | 14 | 77 | 0.0021 | 18.00 -> 30.50 |") in _lines(logs)
+
+
+def test_missing_results_give_no_pages(tmp_path):
+    assert report.render(tmp_path) == {}
+    assert report.main(["--results", str(tmp_path), "--docs", str(tmp_path / "docs"),
+                        "--readme", str(tmp_path / "none.md"), "--check"]) == 0
+
+
+def test_check_catches_a_hand_edit(results, tmp_path, capsys):
+    docs = tmp_path / "docs"
+    args = ["--results", str(results), "--docs", str(docs), "--readme", str(tmp_path / "none.md")]
+    assert report.main(args) == 0
+    assert report.main(args + ["--check"]) == 0
+    page = docs / "evaluation.md"
+    page.write_text(page.read_text().replace("32.50", "32.60"))
+    assert report.main(args + ["--check"]) == 1
+    assert "evaluation.md" in capsys.readouterr().err
+
+
+def test_committed_docs_match_committed_results():
+    """docs/ and the README's headline table are what ``python sol5.py report`` makes of results/."""
+    pages = report.render(ROOT / "results")
+    assert pages, "results/ gives no pages"
+    for name, text in pages.items():
+        committed = ROOT / "docs" / name
+        assert committed.is_file(), f"docs/{name} is missing: run python sol5.py report"
+        assert committed.read_text(encoding="utf-8") == text, \
+            f"docs/{name} differs from what results/ gives: run python sol5.py report"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert report.HEADLINE_BEGIN in readme
+    assert report.render_readme(ROOT / "results", readme) == readme, \
+        "the README's headline table differs from results/evaluation.json: run python sol5.py report"
+
+
+def test_docstring_examples():
+    import doctest
+    assert doctest.testmod(report).failed == 0
