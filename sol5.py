@@ -324,16 +324,37 @@ def build_nn_model(height, width, num_channels, num_res_blocks):
     >>> model.input_shape, model.output_shape
     ((None, 24, 24, 1), (None, 24, 24, 1))
     """
+    return _figure_1_network(height, width, 1, num_channels, num_res_blocks)
+
+
+def build_color_nn_model(height, width, num_channels, num_res_blocks):
+    """Figure 1's network for colour images: three channels in and out (not graded).
+
+    The same layer kinds, residual blocks and global skip as :func:`build_nn_model`; only the
+    first convolution reads, and the last writes, red, green and blue together, so the network
+    can use what the channels share.  :func:`restore_color_image` runs it on RGB(A) images.
+
+    Examples
+    --------
+    >>> build_color_nn_model(24, 24, 8, 1).output_shape
+    (None, 24, 24, 3)
+    """
+    return _figure_1_network(height, width, 3, num_channels, num_res_blocks)
+
+
+def _figure_1_network(height, width, image_channels, num_channels, num_res_blocks):
+    """Head (conv, ReLU), body (residual blocks), tail (conv to ``image_channels``) and the
+    global skip: the layers learn the correction to the input."""
     height = check_int(height, "height")
     width = check_int(width, "width")
     num_channels = check_int(num_channels, "num_channels")
     num_res_blocks = check_int(num_res_blocks, "num_res_blocks", minimum=0)
-    corrupted = Input(shape=(height, width, 1))
+    corrupted = Input(shape=(height, width, image_channels))
     features = Conv2D(num_channels, (3, 3), padding="same")(corrupted)
     features = Activation("relu")(features)
     for _ in range(num_res_blocks):
         features = resblock(features, num_channels)
-    correction = Conv2D(1, (3, 3), padding="same")(features)
+    correction = Conv2D(image_channels, (3, 3), padding="same")(features)
     restored = Add()([corrupted, correction])
     return Model(inputs=corrupted, outputs=restored)
 
@@ -417,7 +438,7 @@ _ANY_SIZE_MODELS = weakref.WeakKeyDictionary()
 
 
 def model_for_any_size(base_model):
-    """A model on ``Input(shape=(None, None, 1))`` that shares ``base_model``'s layers.
+    """A model on ``Input(shape=(None, None, channels))`` that shares ``base_model``'s layers.
 
     The assignment's note builds a new model for each image size; Keras 3 lets one model of
     undefined height and width serve every size.  Because the layers (not copies) are shared,
@@ -433,7 +454,9 @@ def model_for_any_size(base_model):
         return base_model
     any_size = _ANY_SIZE_MODELS.get(base_model)
     if any_size is None:
-        any_size = keras.models.clone_model(base_model, input_tensors=Input(shape=(None, None, 1)),
+        channels = base_model.input_shape[-1]
+        any_size = keras.models.clone_model(base_model,
+                                            input_tensors=Input(shape=(None, None, channels)),
                                             clone_function=lambda layer: layer)
         _ANY_SIZE_MODELS[base_model] = any_size
     return any_size
@@ -480,15 +503,24 @@ def restore_image(corrupted_image, base_model, *, precision="float32"):
     """
     image = as_gray_image(corrupted_image, "corrupted_image")
     precision = _training.check_precision(precision)
-    return _restore_channel(image, base_model, precision=precision).astype(np.float64)
+    if _image_channels(base_model) != 1:
+        raise ValueError(f"base_model reads {_image_channels(base_model)} channels; restore_image "
+                         "restores gray images with a gray network (see restore_color_image)")
+    return _restore_planes(image, base_model, precision=precision).astype(np.float64)
 
 
-def _restore_channel(channel, base_model, progress=None, precision="float32"):
-    """The network on one 2-D channel in [0, 1] (any real dtype); float32 in [0, 1] out."""
+def _image_channels(model):
+    """How many image channels a restoration network reads (1: gray, 3: colour)."""
+    return model.input_shape[-1]
+
+
+def _restore_planes(planes, base_model, progress=None, precision="float32"):
+    """The network on a 2-D channel or an (H, W, C) stack in [0, 1] (any real dtype); float32
+    in [0, 1] out, the same shape."""
     network = _tiling.network_runner(model_for_any_size(base_model), precision)
-    shifted = channel.astype(np.float32)
+    shifted = planes.astype(np.float32)
     shifted -= 0.5
-    tile = _tiling.TILE if network.radius is not None else max(shifted.shape)  # strided: whole
+    tile = _tiling.TILE if network.radius is not None else max(shifted.shape[:2])  # strided
     restored = _tiling.restore_tiled(shifted, network.run, network.radius or 0, tile, progress)
     restored += 0.5
     return np.clip(restored, 0.0, 1.0, out=restored)
@@ -496,12 +528,13 @@ def _restore_channel(channel, base_model, progress=None, precision="float32"):
 
 def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, progress=None,
                         precision="float32"):
-    """Restore a colour (or gray) image channel by channel with a gray-trained network.
+    """Restore a colour (or gray) image with a gray network, channel by channel, or a colour one.
 
-    Each colour channel is restored on its own, as :func:`restore_image` restores a gray
-    image: the task's noise is drawn independently per channel and a motion blur is shared by
-    all channels, so every channel is a gray image corrupted as in training.  An alpha channel
-    is passed through unchanged.
+    With a gray network (:func:`build_nn_model`) each colour channel is restored on its own, as
+    :func:`restore_image` restores a gray image: the task's noise is drawn independently per
+    channel and a motion blur is shared by all channels, so every channel is a gray image
+    corrupted as in training.  A colour network (:func:`build_color_nn_model`) restores red,
+    green and blue together.  An alpha channel is passed through unchanged.
 
     Parameters
     ----------
@@ -510,7 +543,8 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
         float in [0, 1], or integers scaled by their dtype's range (uint8 by 255, uint16 by
         65535).
     base_model : keras.Model
-        A trained restoration network, as for :func:`restore_image`.
+        A trained restoration network, as for :func:`restore_image`: gray (one channel in and
+        out) or colour (three; then the image must be RGB or RGBA).
     out_dtype : dtype, optional
         Keyword only.  float64 (default) gives values in [0, 1]; an unsigned integer dtype
         gives its full range (uint16: 0 to 65535), built channel by channel without a float
@@ -528,7 +562,8 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
     Raises
     ------
     ValueError
-        For another layout, NaNs, float values outside [0, 1], or an unknown precision.
+        For another layout, NaNs, float values outside [0, 1], an unknown precision, or a
+        colour network given a gray image.
 
     Examples
     --------
@@ -545,16 +580,25 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
                          f"(H, W, 3) or RGBA (H, W, 4); got shape {image.shape}")
     out_dtype = np.dtype(out_dtype)
     precision = _training.check_precision(precision)
-    restored = np.empty(image.shape, out_dtype)
     colours = 1 if image.shape[-1] <= 2 else 3
+    together = _image_channels(base_model) == 3
+    if together and colours != 3:
+        raise ValueError(f"a colour network restores RGB or RGBA images, got shape {image.shape}; "
+                         "restore gray images with a gray network")
     if progress is not None:
         radius = _tiling.network_runner(model_for_any_size(base_model)).radius
-        progress.target = colours * (1 if radius is None else
-                                     _tiling.tile_count(image.shape[:2], radius))
-    for c in range(image.shape[-1]):
+        progress.target = (1 if together else colours) * (
+            1 if radius is None else _tiling.tile_count(image.shape[:2], radius))
+    restored = np.empty(image.shape, out_dtype)
+    if together:
+        colour = np.dstack([as_gray_image(image[..., c], "corrupted_image").astype(np.float32)
+                            for c in range(3)])
+        restored[..., :3] = _to_dtype(_restore_planes(colour, base_model, progress, precision),
+                                      out_dtype)
+    for c in range(3 if together else 0, image.shape[-1]):  # one channel at a time
         channel = as_gray_image(image[..., c], "corrupted_image")
         if c < colours:
-            channel = _restore_channel(channel, base_model, progress=progress, precision=precision)
+            channel = _restore_planes(channel, base_model, progress, precision)
         restored[..., c] = _to_dtype(channel, out_dtype)
     return restored[..., 0] if np.asarray(corrupted_image).ndim == 2 else restored
 

@@ -179,10 +179,10 @@ def restore_tiled(image, run, radius, tile=TILE, progress=None):
 
     Parameters
     ----------
-    image : ndarray, shape (height, width)
-        The network's input (float32).
+    image : ndarray, shape (height, width) or (height, width, channels)
+        The network's input (float32); a 2-D image is one channel.
     run : callable
-        ``run(batch)``: ``(1, h, w, 1)`` float32 in, the same shape out; translation
+        ``run(batch)``: ``(1, h, w, channels)`` float32 in, the same shape out; translation
         equivariant with a receptive radius of at most ``radius``, as a convolutional network.
     radius : int
         Overlap each tile keeps on each side of its core.
@@ -193,7 +193,7 @@ def restore_tiled(image, run, radius, tile=TILE, progress=None):
 
     Returns
     -------
-    ndarray of float32, shape (height, width)
+    ndarray of float32, the shape of ``image``
 
     Examples
     --------
@@ -209,15 +209,16 @@ def restore_tiled(image, run, radius, tile=TILE, progress=None):
     if tile <= 2 * radius:
         raise ValueError(f"tiles of {tile} pixels leave no core with an overlap of {radius} "
                          f"pixels; use tiles larger than {2 * radius}")
-    height, width = image.shape
+    planes = image if image.ndim == 3 else image[..., None]
+    height, width = planes.shape[:2]
     rows, tile_h = axis_tiles(height, tile, radius)
     cols, tile_w = axis_tiles(width, tile, radius)
-    restored = np.empty((height, width), np.float32)
+    restored = np.empty(planes.shape, np.float32)
     for top, bottom, row in rows:
         for left, right, col in cols:
-            piece = image[row:row + tile_h, col:col + tile_w]
-            out = np.asarray(run(piece[None, :, :, None]))[0, :, :, 0]
+            piece = planes[row:row + tile_h, col:col + tile_w]
+            out = np.asarray(run(piece[None]))[0]
             restored[top:bottom, left:right] = out[top - row:bottom - row, left - col:right - col]
             if progress is not None:
                 progress.add(1)
-    return restored
+    return restored if image.ndim == 3 else restored[..., 0]

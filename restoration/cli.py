@@ -57,6 +57,11 @@ TASKS = {
 }
 
 
+#: A colour denoiser (``sol5.build_color_nn_model``) that ``restore --task denoise`` uses for RGB
+#: and RGBA files when this file exists (``--colour-model`` names another).
+COLOUR_DENOISER = _data.ROOT / "models" / "denoise-colour_long.keras"
+
+
 def default_model_path(task, preset=None):
     """Where ``train`` saves a task's model and ``restore`` looks for it."""
     return _data.output_dir() / f"{task}{'_' + preset if preset else ''}.keras"
@@ -105,6 +110,11 @@ def _cmd_restore(args):
                          f"'python sol5.py train --tasks {args.task}' or pass --model PATH")
     jobs, ignored = restore_jobs(args.input, args.output)
     model = keras.models.load_model(model_path, compile=False)
+    colour_path = args.colour_model or (COLOUR_DENOISER if args.task == "denoise" else None)
+    colour_model = (keras.models.load_model(colour_path, compile=False)
+                    if colour_path is not None and os.path.isfile(colour_path) else None)
+    if args.colour_model and colour_model is None:
+        raise SystemExit(f"sol5: no model at '{args.colour_model}' (--colour-model)")
     apply = TASKS[args.task]["apply_file"]
     precision = restore_precision(args.precision)
     if args.verbose:
@@ -122,7 +132,9 @@ def _cmd_restore(args):
             windows_bar = None if folder_mode else keras.utils.Progbar(None, unit_name="window")
             try:
                 picture = _files.read_picture(source, max_megapixels=args.max_megapixels)
-                restored = _restore_picture(apply, picture, model, windows_bar, precision)
+                chosen = colour_model if colour_model is not None and picture.mode in (
+                    "RGB", "RGBA") else model
+                restored = _restore_picture(apply, picture, chosen, windows_bar, precision)
                 notes = [*picture.notes, *_files.write_picture(target, restored, picture)]
                 if args.verbose or not folder_mode:
                     print(f"sol5: {source} ({_describe(picture)}) -> {target}")
@@ -312,6 +324,10 @@ def build_parser():
     restore.add_argument("--model", help="a saved .keras model (default outputs/TASK.keras)")
     restore.add_argument("input", help="image file or folder to restore (.png, .jpg, .tif, ...)")
     restore.add_argument("output", help="output file (its extension picks the format) or folder")
+    restore.add_argument("--colour-model", metavar="PATH",
+                         help="a colour network (sol5.build_color_nn_model) for RGB and RGBA "
+                              "files; gray and CMYK files keep --model (for denoise the default "
+                              "is models/denoise-colour_long.keras, when that file exists)")
     restore.add_argument("--overwrite", action="store_true",
                          help="replace outputs that already exist (inputs are never replaced)")
     restore.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
