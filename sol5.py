@@ -794,23 +794,11 @@ def learn_deblurring_model(num_res_blocks=5, quick_mode=False, *, preset=None, p
     quick_mode : bool, optional
         Train on the quick schedule (10, 3, 2, 30), same code path.
     preset : {None, 'extended', 'strong', 'long'}, optional
-        Keyword only. None trains the assignment's network; ``'extended'``
-        the same network and patches for 4 times as many steps (4000);
-        ``'strong'`` a bigger one sized for an hour of a 2-core CPU
-        (``_presets.PRESETS['deblur']['strong']``: 8 blocks, 64 channels,
-        32x32 patches, 8000 steps, cosine step size), ``'long'`` a deeper one
-        for a GPU (the shipped weights); then ``num_res_blocks`` must stay at
-        its default.
-    precision : {'float32', 'mixed_bfloat16'}, optional
-        Keyword only. ``'mixed_bfloat16'`` computes in bfloat16, faster on CPUs
-        with AVX512-BF16/AMX and on recent GPUs (elsewhere it warns and uses
-        float32); the returned model is an ordinary float32 network either way.
-    max_minutes : float, optional
-        Keyword only. Train for this much wall time at most, the step size
-        decaying over it (for the long presets on a lent machine).
-    init_from : str or path-like, optional
-        Keyword only. Continue from the weights of this saved model (same
-        network), the step size starting at ``CONTINUE_RATE``.
+        Keyword only. As for :func:`learn_denoising_model`, with the presets of
+        ``PRESETS['deblur']``; ``'extended'`` is the assignment's network and
+        patches trained for 4 times as many steps (4000).
+    precision, max_minutes, init_from : optional
+        Keyword only, as for :func:`learn_denoising_model`.
 
     Returns
     -------
