@@ -633,8 +633,11 @@ def color_denoise_methods(models, cases):
             axis=-1), 0, 1)
         methods["CBM3D (true sigma)"] = lambda case: np.clip(
             bm3d.bm3d_rgb(case["corrupted"], sigma_psd=case["level"]), 0, 1)
-    methods.update(our_methods(models, lambda case, model, precision: sol5.restore_color_image(
-        case["corrupted"], model, precision=precision), suffix=", per channel"))
+    for space, suffix in (("rgb", ", per channel"), ("opponent", ", opponent space")):
+        methods.update(our_methods(models, lambda case, model, precision, space=space:
+                                   sol5.restore_color_image(case["corrupted"], model,
+                                                            precision=precision,
+                                                            colour_space=space), suffix=suffix))
     return methods
 
 

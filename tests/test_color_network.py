@@ -89,3 +89,25 @@ def test_command_line_restores_colour_files_with_the_colour_network(tmp_path):
         cli.main(["restore", "--task", "denoise", "--model", str(tmp_path / "gray.keras"),
                   "--colour-model", str(tmp_path / "missing.keras"),
                   str(tmp_path / "rgb.png"), str(tmp_path / "x.png")])
+
+
+def test_opponent_space_round_trip_with_a_zero_residual_gray_network_is_exact():
+    model = zero_residual(sol5.build_nn_model(16, 16, 4, 1))
+    rgba = np.random.default_rng(6).integers(0, 256, (25, 31, 4), dtype=np.uint8)
+    restored = sol5.restore_color_image(rgba, model, out_dtype=np.uint8, colour_space="opponent")
+    np.testing.assert_array_equal(restored, rgba)
+
+
+def test_opponent_space_restores_the_mean_and_differences_not_the_channels():
+    model = sol5.build_nn_model(16, 16, 4, 1)
+    for weight in model.weights:
+        weight.assign(np.random.default_rng(7).normal(0, 0.3, weight.shape))
+    rgb = np.random.default_rng(8).random((20, 22, 3))
+    opponent = sol5.to_opponent(rgb)
+    expected = np.clip(sol5.from_opponent(np.stack(
+        [sol5.restore_image(opponent[..., c], model) for c in range(3)], axis=-1)), 0, 1)
+    got = sol5.restore_color_image(rgb, model, colour_space="opponent")
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.abs(got - sol5.restore_color_image(rgb, model)).max() > 1e-3
+    with pytest.raises(ValueError, match="colour_space"):
+        sol5.restore_color_image(rgb, model, colour_space="lab")
