@@ -25,7 +25,7 @@ _HOME = {
     "Schedule": "_presets",
     # restoring whole images and files
     "restore_tiled": "_tiling", "receptive_radius": "_tiling",
-    "read_picture": "_files", "write_picture": "_files",
+    "read_picture": "_files", "write_picture": "_files", "Picture": "_files",
 }
 __all__ = sorted(_HOME)
 

@@ -264,3 +264,12 @@ def test_sol5_runs_as_a_script_from_the_repository():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "restore" in result.stdout and "train" in result.stdout
+
+
+def test_the_package_surface_resolves_and_imports_lazily():
+    code = ("import sys, restoration; assert 'tensorflow' not in sys.modules; "
+            "[getattr(restoration, name) for name in restoration.__all__]; "
+            "assert 'tensorflow' in sys.modules")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
