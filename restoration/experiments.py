@@ -532,13 +532,20 @@ def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "eval
     models = default_models() if models is None else models
     figure_dir = pathlib.Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
-    report = {"machine": machine_facts()}
+    machine = machine_facts()
+    report = {"machine": machine}
     for name, evaluate_part in EVALUATION_PARTS.items():
         if name in parts:
             report.update(evaluate_part(models, figure_dir))
+    machines = {name: machine for name in parts}  # which machine measured each part, and when
     if set(parts) != set(EVALUATION_PARTS):  # read the file again now: another run may have saved
-        report = dict(load_results(path), **report)
-        report.pop("runs", None)
+        saved = load_results(path)
+        saved.pop("runs", None)
+        machines = dict({name: saved["machine"] for name in EVALUATION_PARTS if "machine" in saved},
+                        **saved.get("part_machines", {}), **machines)
+        report = dict(saved, **report)
+        report["machine"] = saved.get("machine", machine)  # the record of the full run stays
+    report["part_machines"] = machines
     _save_results(report, path)
     return report
 

@@ -131,23 +131,41 @@ EVALUATION_PARTS = (
 )
 
 
+#: The part of ``python sol5.py evaluate --parts`` that writes each entry of the results file.
+_EVALUATE_PART = {"denoise": "denoise", "denoise_colour": "colour", "deblur": "deblur",
+                  "deblur_fonts": "fonts", "superres": "superres",
+                  "superres_unseen": "superres-unseen"}
+
+
 def evaluation_page(evaluation, source="results/evaluation.json"):
+    """The evaluation page; where the parts were measured on different machines or days (a
+    partial ``evaluate --parts``), each part names its own machine and date."""
+    part_machines = evaluation.get("part_machines", {})
+    distinct = {json.dumps(m, sort_keys=True) for m in part_machines.values()}
     machine = evaluation.get("machine")
     command = "python sol5.py evaluate"
+    heading = (provenance(command, source, machine) if len(distinct) <= 1 else
+               f"Command: `{command}` (results in `{source}`); the parts were measured "
+               "separately (`--parts`), each on the machine and date given under its heading.")
     parts = [generated_note([source]), "", "# Evaluation: our networks against classical methods",
-             "", provenance(command, source, machine), "",
+             "", heading, "",
              "PSNR and SSIM (`data_range=1`, scikit-image) are means over the images; seconds are "
              "medians per image. None of the images is in any training list.", ""]
     for key, title, level_name, figure_name, text in EVALUATION_PARTS:
         rows = evaluation.get(key)
         if not rows:
             continue
+        part = _EVALUATE_PART[key]
+        if len(distinct) > 1 and part in part_machines:
+            text += (f" Measured by `{command} --parts {part}`. "
+                     f"{machine_line(part_machines[part])}")
         parts += [f"## {title}", "", text, "", method_table(rows, level_name), ""]
         if key == "denoise" and evaluation.get("tv_weights"):
             weights = ", ".join(f"{w} at sigma {s}" for s, w in evaluation["tv_weights"].items())
             parts += [f"TV weights chosen: {weights}.", ""]
         if figure_name:
-            parts += [figure(f"figures/evaluation_{figure_name}.png", title, command, machine), ""]
+            parts += [figure(f"figures/evaluation_{figure_name}.png", title, command,
+                             part_machines.get(part, machine)), ""]
     unseen = evaluation.get("superres_unseen")
     if unseen:
         parts += ["## Super-resolution x2 on photos left out of training", "",
@@ -201,7 +219,11 @@ def headline_block(evaluation, source="results/evaluation.json"):
     table = _table(["task", "images", "level", "corrupted input", "best classical method",
                     "ours, assignment settings", "ours, shipped weights"],
                    headline_rows(evaluation))
-    date = str((machine or {}).get("date", "?"))[:10]
+    machines = evaluation.get("part_machines", {})
+    dates = sorted({str(m.get("date", "?"))[:10] for part, m in machines.items()
+                    if part in ("denoise", "deblur", "superres")}
+                   or {str((machine or {}).get("date", "?"))[:10]})
+    date = " and ".join(dates)
     return "\n".join([
         HEADLINE_BEGIN,
         generated_note([source]).replace("do not edit", "do not edit between the markers"),

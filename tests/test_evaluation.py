@@ -181,3 +181,22 @@ def test_a_partial_evaluation_keeps_what_another_run_saved_meanwhile(tmp_path, m
     saved = experiments.load_results(path)
     assert saved["denoise"] == ["new"] and saved["superres_unseen"] == ["mine"]
     assert report["denoise"] == ["new"] and "machine" in saved
+
+
+def test_a_partial_evaluation_records_which_machine_measured_each_part(tmp_path, monkeypatch):
+    from restoration import report
+    path = tmp_path / "evaluation.json"
+    old_machine = {"date": "2020-01-02T00:00:00", "cpu_count": 8, "machine": "x86_64"}
+    row = {"method": "noisy input", "images": "photos", "level": 0.1, "psnr": 20.0, "ssim": 0.3,
+           "seconds": 0.0, "n": 1}
+    experiments._save_results({"machine": old_machine, "denoise": [row]}, path)
+    monkeypatch.setattr(experiments, "_evaluate_colour",
+                        lambda models, figure_dir: {"denoise_colour": [dict(row, images="c")]})
+    monkeypatch.setitem(experiments.EVALUATION_PARTS, "colour", experiments._evaluate_colour)
+    saved = experiments.run_evaluation(models={}, figure_dir=tmp_path, path=path,
+                                       parts=("colour",))
+    assert saved["machine"] == old_machine  # the record of the other parts stays
+    assert saved["part_machines"]["denoise"] == old_machine
+    assert saved["part_machines"]["colour"]["date"][:10] != "2020-01-02"
+    page = report.evaluation_page(saved)
+    assert "measured separately" in page and "--parts colour" in page and "2020-01-02" in page
