@@ -11,7 +11,7 @@ import sol5_utils
 @pytest.fixture(autouse=True)
 def course_folders(no_course_data, write_images):
     """Small synthetic course datasets beside sol5_utils, so quick training takes seconds."""
-    shapes = [(80 + 3 * i, 90 + 2 * i) for i in range(8)]
+    shapes = [(100 + 3 * i, 110 + 2 * i) for i in range(8)]  # 3x the largest preset patch
     write_images(no_course_data / "image_dataset" / "train", shapes, seed=1, suffix=".jpg")
     write_images(no_course_data / "text_dataset" / "train", shapes, seed=2)
     return no_course_data
