@@ -87,7 +87,8 @@ def read_image(filename, representation):
         Path of the image file.
     representation : {1, 2}
         1 for a grayscale image of shape ``(H, W)``, 2 for an RGB image of
-        shape ``(H, W, 3)``.  An alpha channel is dropped.
+        shape ``(H, W, 3)``.  An alpha channel is dropped; a CMYK file is converted to RGB
+        first.
 
     Returns
     -------
@@ -117,6 +118,8 @@ def read_image(filename, representation):
         raise FileNotFoundError(f"image file not found: {os.fspath(filename)!r}; check the path")
     try:
         raw = imageio.imread(filename)
+        if raw.ndim == 3 and raw.shape[-1] == 4 and imageio.immeta(filename).get("mode") == "CMYK":
+            raw = imageio.imread(filename, mode="RGB")  # inks, not red, green, blue and alpha
     except Exception as exc:  # imageio raises many kinds of errors
         raise ValueError(f"cannot read {os.fspath(filename)!r} as an image ({exc}); "
                          "is it a valid .png/.jpg file?") from exc

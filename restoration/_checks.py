@@ -17,13 +17,13 @@ import skimage.util
 def to_float_image(raw, representation=1, name="image"):
     """Convert a decoded image array to float64 in [0, 1] (gray or RGB)."""
     raw = np.asarray(raw)
-    if raw.ndim == 3 and raw.shape[-1] == 4:
-        raw = raw[..., :3]  # drop alpha
+    if raw.ndim == 3 and raw.shape[-1] in (2, 4):
+        raw = raw[..., :-1]  # drop alpha
     if raw.ndim == 3 and raw.shape[-1] == 1:
         raw = raw[..., 0]
     if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[-1] != 3):
-        raise ValueError(f"{name}: unsupported image shape {raw.shape}; "
-                         "expected (H, W), (H, W, 3) or (H, W, 4)")
+        raise ValueError(f"{name}: unsupported image shape {raw.shape}; expected gray (H, W), "
+                         "gray + alpha (H, W, 2), RGB (H, W, 3) or RGBA (H, W, 4)")
     image = skimage.util.img_as_float64(raw)
     if representation == 1 and image.ndim == 3:
         image = skimage.color.rgb2gray(image)

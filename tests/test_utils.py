@@ -26,6 +26,22 @@ def test_read_image_of_16_bit_gray(tmp_path):
     np.testing.assert_allclose(sol5.read_image(tmp_path / "g.png", 1), [[0.0, 1.0]])
 
 
+@pytest.mark.parametrize("mode", ["CMYK", "P", "LA", "RGBA"])
+def test_read_image_converts_other_layouts_to_the_same_gray_and_rgb(tmp_path, mode):
+    from PIL import Image
+    rgb = np.random.default_rng(1).integers(0, 256, (12, 15, 3), dtype=np.uint8)
+    converted = Image.fromarray(rgb).convert(mode)
+    suffix = ".jpg" if mode == "CMYK" else ".png"
+    converted.save(tmp_path / f"x{suffix}", **({"quality": 100} if mode == "CMYK" else {}))
+    expected = np.asarray(converted.convert("RGB"), np.float64) / 255  # what the file shows
+    if mode == "LA":
+        expected = np.asarray(converted.convert("L"), np.float64)[..., None].repeat(3, -1) / 255
+    colour = sol5.read_image(tmp_path / f"x{suffix}", 2)
+    assert colour.shape == (12, 15, 3) and colour.dtype == np.float64
+    np.testing.assert_allclose(colour, expected, atol=3 / 255 if mode == "CMYK" else 1e-12)
+    assert sol5.read_image(tmp_path / f"x{suffix}", 1).shape == (12, 15)
+
+
 def test_read_image_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.png"):
         sol5.read_image(tmp_path / "missing.png", 1)
