@@ -115,8 +115,10 @@ EVALUATION_PARTS = (
      "networks are blind, one model for every sigma."),
     ("denoise_colour", "Denoising colour photos", "sigma", "colour",
      "Held-out colour photos (`astronaut`, `coffee`), noise drawn independently in each channel. "
-     "Colour TV works on the colour image; BM3D and our networks restore one channel at a time "
-     "(ours through `restore_color_image`)."),
+     "Colour TV and CBM3D (BM3D's colour version) work on the colour image; BM3D per channel "
+     "restores one channel at a time. Our gray networks go through `restore_color_image`, "
+     "either per channel or in its opponent space (`colour_space=\"opponent\"`: the mean of the "
+     "channels and two colour differences)."),
     ("deblur", "Deblurring text", "angles", "deblur",
      "The scanned `page`, the handwriting photo `text` and held-out generated pages "
      "(\"rendered\"), each blurred by the 7-pixel line at 0, 45, 90 and 135 degrees; the rows "
