@@ -28,8 +28,13 @@ def save_panel_rows(rows, path, title=None, panel_size=3.2, fontsize=9, dpi=90):
     """
     plt = pyplot()
     width = max(len(row) for row in rows)
+    label_lines = [max(label.count("\n") + 1 for label, _ in row) for row in rows]
+    heights = [panel_size * max(image.shape[0] / image.shape[1] for _, image in row)
+               + 0.2 + 1.5 * lines * fontsize / 72  # each row as tall as its tallest panel
+               for row, lines in zip(rows, label_lines)]  # ... plus its labels
     fig, axes = plt.subplots(len(rows), width, squeeze=False,
-                             figsize=(panel_size * width, (panel_size + 0.5) * len(rows)))
+                             figsize=(panel_size * width, sum(heights) + (0.5 if title else 0)),
+                             gridspec_kw={"height_ratios": heights})
     for places, row in zip(axes, rows):
         for ax in places:
             ax.axis("off")
@@ -38,7 +43,7 @@ def save_panel_rows(rows, path, title=None, panel_size=3.2, fontsize=9, dpi=90):
             ax.set_title(label, fontsize=fontsize)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.92 if title else 1))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight() if title else 1))
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
