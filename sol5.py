@@ -57,16 +57,15 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # own machinery is the package ``restoration`` beside this file (it imports TensorFlow quietly).
 if __package__:
     from . import sol5_utils
-    from .restoration import _corruption, _data, _deep_prior, _tiling, _training
-    from .restoration._checks import (as_gray_image, check_int, check_kernel_size, quantize,
-                                      to_float_image, warn_once)
-    from .restoration._presets import PRESETS, Recipe, Schedule, learning_rate
+    from .restoration import _checks, _corruption, _data, _deep_prior, _presets, _tiling, _training
 else:
     import sol5_utils
-    from restoration import _corruption, _data, _deep_prior, _tiling, _training
-    from restoration._checks import (as_gray_image, check_int, check_kernel_size, quantize,
-                                     to_float_image, warn_once)
-    from restoration._presets import PRESETS, Recipe, Schedule, learning_rate
+    from restoration import _checks, _corruption, _data, _deep_prior, _presets, _tiling, _training
+as_gray_image, check_int, check_kernel_size = (_checks.as_gray_image, _checks.check_int,
+                                               _checks.check_kernel_size)
+quantize, to_float_image, warn_once = _checks.quantize, _checks.to_float_image, _checks.warn_once
+PRESETS, Recipe, Schedule, learning_rate = (_presets.PRESETS, _presets.Recipe, _presets.Schedule,
+                                            _presets.learning_rate)
 
 import keras  # noqa: E402
 from keras.layers import Activation, Add, Conv2D, Input  # noqa: E402
@@ -601,16 +600,15 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
         progress.target = (1 if together else colours) * (
             1 if radius is None else _tiling.tile_count(image.shape[:2], radius))
     restored = np.empty(image.shape, out_dtype)
-    if together or opponent:
+    if together or opponent:  # the three colours at once
         colour = np.dstack([as_gray_image(image[..., c], "corrupted_image").astype(np.float32)
                             for c in range(3)])
-        if together:
-            colour = _restore_planes(colour, base_model, progress, precision)
+        if opponent:  # each opponent channel is a gray image, then back to RGB
+            colour = np.clip(from_opponent(np.stack(
+                [_restore_planes(plane, base_model, progress, precision)
+                 for plane in np.moveaxis(to_opponent(colour), -1, 0)], axis=-1)), 0.0, 1.0)
         else:
-            colour = to_opponent(colour)
-            for c in range(3):
-                colour[..., c] = _restore_planes(colour[..., c], base_model, progress, precision)
-            colour = np.clip(from_opponent(colour), 0.0, 1.0)
+            colour = _restore_planes(colour, base_model, progress, precision)
         restored[..., :3] = _to_dtype(colour, out_dtype)
     for c in range(3 if together or opponent else 0, image.shape[-1]):  # one channel at a time
         channel = as_gray_image(image[..., c], "corrupted_image")

@@ -129,12 +129,12 @@ def _cmd_restore(args):
         if target.exists() and not args.overwrite:
             kept.append(target)
         else:
-            windows_bar = None if folder_mode else keras.utils.Progbar(None, unit_name="window")
+            tiles_bar = None if folder_mode else keras.utils.Progbar(None, unit_name="tile")
             try:
                 picture = _files.read_picture(source, max_megapixels=args.max_megapixels)
                 chosen = colour_model if colour_model is not None and picture.mode in (
                     "RGB", "RGBA") else model
-                restored = _restore_picture(apply, picture, chosen, windows_bar, precision)
+                restored = _restore_picture(apply, picture, chosen, tiles_bar, precision)
                 notes = [*picture.notes, *_files.write_picture(target, restored, picture)]
                 if args.verbose or not folder_mode:
                     print(f"sol5: {source} ({_describe(picture)}) -> {target}")
@@ -291,7 +291,7 @@ def build_parser():
     train.add_argument("--num-res-blocks", type=int, default=5)
     train.add_argument("--quick", action="store_true", help="the assignment's quick mode (10, 3, 2, 30)")
     train.add_argument("--bf16", action="store_true",
-                       help="train in mixed bfloat16 (about 2x faster on CPUs with AVX512-BF16)")
+                       help="train in mixed bfloat16 (faster on CPUs with AVX512-BF16 or AMX)")
     train.add_argument("--max-minutes", type=float, default=None,
                        help="train each model for this many minutes at most, the step size "
                             "decaying over that time")

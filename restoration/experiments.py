@@ -24,12 +24,14 @@ RESULTS_DIR = ROOT / "results"
 FIGURES_DIR = ROOT / "docs" / "figures"
 DEPTH_RESULTS = RESULTS_DIR / "depth_study.json"
 DEPTHS = (1, 2, 3, 4, 5)
+#: The tasks of the depth study: their training images, the assignment's recipe (of which the
+#: depth varies) and the title of their plot.
 DEPTH_TASKS = {
-    "denoise": dict(images=sol5_utils.images_for_denoising, patch=sol5.DENOISE_PATCH,
-                    channels=sol5.DENOISE_CHANNELS, schedule=sol5.DENOISE_SCHEDULE,
+    "denoise": dict(images=sol5_utils.images_for_denoising,
+                    recipe=sol5.ASSIGNMENT_RECIPES["denoise"],
                     title="Denoising (Gaussian noise, sigma ~ U[0, 0.2])"),
-    "deblur": dict(images=sol5_utils.images_for_deblurring, patch=sol5.DEBLUR_PATCH,
-                   channels=sol5.DEBLUR_CHANNELS, schedule=sol5.DEBLUR_SCHEDULE,
+    "deblur": dict(images=sol5_utils.images_for_deblurring,
+                   recipe=sol5.ASSIGNMENT_RECIPES["deblur"],
                    title="Deblurring (7-pixel motion blur, random angle)"),
 }
 
@@ -105,13 +107,14 @@ def run_depth_study(tasks=tuple(DEPTH_TASKS), depths=DEPTHS, seeds=(0, 1, 2),
     for seed in seeds:
         for task in tasks:
             spec = DEPTH_TASKS[task]
-            schedule = sol5.QUICK_SCHEDULE if quick else spec["schedule"]
+            recipe = spec["recipe"]
+            schedule = sol5.QUICK_SCHEDULE if quick else recipe.schedule
             for depth in depths:
                 if (task, depth, seed) in done:
                     continue
                 print(f"depth study: {task}, {depth} residual blocks, seed {seed}")
                 keras.utils.set_random_seed(seed)
-                model = sol5.build_nn_model(*spec["patch"], spec["channels"], depth)
+                model = sol5.build_nn_model(*recipe.patch, recipe.channels, depth)
                 began = time.perf_counter()
                 history = sol5.train_model(model, spec["images"](), corruption_for(task), *schedule)
                 results["runs"].append({
@@ -185,8 +188,9 @@ def plot_depth_study(results, out_dir=ROOT):
         ax_curve.legend()
         ax_curve.grid(alpha=0.3)
         schedule = next(r["schedule"] for r in results["runs"] if r["task"] == task)
-        fig.suptitle(f"{spec['title']}: {spec['channels']} channels, {spec['patch'][0]}x"
-                     f"{spec['patch'][1]} patches, batch/steps/epochs/valid = "
+        recipe = spec["recipe"]
+        fig.suptitle(f"{spec['title']}: {recipe.channels} channels, {recipe.patch[0]}x"
+                     f"{recipe.patch[1]} patches, batch/steps/epochs/valid = "
                      + "/".join(str(v) for v in schedule))
         fig.tight_layout()
         path = pathlib.Path(out_dir) / f"depth_plot_{task}.png"

@@ -3,13 +3,12 @@ import os
 import pathlib
 import sys
 
+import nbclient
+import nbformat
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOUR = ROOT / "docs" / "tour.ipynb"
-
-nbformat = pytest.importorskip("nbformat")
-
 
 def test_tour_is_stored_without_outputs():
     notebook = nbformat.read(TOUR, as_version=4)
@@ -22,8 +21,6 @@ def test_tour_is_stored_without_outputs():
 
 
 def test_tour_runs(tmp_path):
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
     notebook = nbformat.read(TOUR, as_version=4)
     env = dict(os.environ, SOL5_TOUR_QUICK="1", SOL5_OUTPUTS=str(tmp_path / "outputs"))
     env.pop("MPLBACKEND", None)  # the kernel's inline backend turns figures into outputs
@@ -45,7 +42,7 @@ def test_tour_runs(tmp_path):
 
 def test_python3_kernel_is_this_interpreter():
     """jupyter_client starts a kernel spec whose command is a bare ``python`` with sys.executable."""
-    kernelspec = pytest.importorskip("jupyter_client.kernelspec")
+    from jupyter_client import kernelspec
     spec = kernelspec.KernelSpecManager().get_kernel_spec("python3")
     executable = spec.argv[0]
     bare = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}

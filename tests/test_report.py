@@ -249,7 +249,3 @@ def test_committed_docs_match_committed_results():
     assert report.render_readme(ROOT / "results", readme) == readme, \
         "the README's headline table differs from results/evaluation.json: run python sol5.py report"
 
-
-def test_docstring_examples():
-    import doctest
-    assert doctest.testmod(report).failed == 0
