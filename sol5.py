@@ -129,7 +129,7 @@ def read_image(filename, representation):
 # 3  Dataset handling
 # ==========================================================================
 
-def load_dataset(filenames, batch_size, corruption_func, crop_size):
+def load_dataset(filenames, batch_size, corruption_func, crop_size, *, representation=1):
     """Endless generator of (corrupted, clean) patch batches.
 
     Each sample picks a random file (read once, then cached), cuts a random
@@ -154,13 +154,19 @@ def load_dataset(filenames, batch_size, corruption_func, crop_size):
         ``corruption_func(image) -> corrupted image`` of the same shape.
     crop_size : tuple of int
         ``(height, width)`` of the patches.
+    representation : {1, 2}, optional
+        Keyword only (not in the assignment).  1 reads the images as
+        grayscale, as graded; 2 reads them as RGB, for a colour network
+        (:func:`build_color_nn_model`), and ``corruption_func`` then gets
+        RGB crops.
 
     Returns
     -------
     generator
         Yields ``(source_batch, target_batch)``, each a float64 array of shape
-        ``(batch_size, height, width, 1)`` with values in [-0.5, 0.5];
-        ``source_batch`` holds the corrupted patches.
+        ``(batch_size, height, width, 1)`` (``3`` channels for
+        ``representation=2``) with values in [-0.5, 0.5]; ``source_batch``
+        holds the corrupted patches.
 
     Raises
     ------
@@ -188,10 +194,12 @@ def load_dataset(filenames, batch_size, corruption_func, crop_size):
     crop_size = _check_crop_size(crop_size)
     if not callable(corruption_func):
         raise ValueError(f"corruption_func must be callable, got {corruption_func!r}")
-    return _patch_batches(filenames, batch_size, corruption_func, crop_size)
+    if representation not in (1, 2):
+        raise ValueError(f"representation must be 1 (grayscale) or 2 (RGB), got {representation!r}")
+    return _patch_batches(filenames, batch_size, corruption_func, crop_size, representation)
 
 
-def _patch_batches(filenames, batch_size, corruption_func, crop_size):
+def _patch_batches(filenames, batch_size, corruption_func, crop_size, representation):
     cache = {}
     patch_form = getattr(corruption_func, "patch_form", None)
     if patch_form is not None and patch_form.margin > min(crop_size):
@@ -200,7 +208,7 @@ def _patch_batches(filenames, batch_size, corruption_func, crop_size):
                          else max(1, _corruption.SAMPLES_PER_CHUNK // batch_size))
     while True:
         picks = np.random.randint(len(filenames), size=batch_size * batches_per_chunk)
-        images = [_cached_image(filenames[k], cache, crop_size) for k in picks]
+        images = [_cached_image(filenames[k], cache, crop_size, representation) for k in picks]
         crop_origins, crop_shapes, patch_offsets = _crop_positions(images, crop_size)
         if patch_form is None:
             source, target = _corrupt_large_crops(images, crop_origins, crop_shapes, patch_offsets,
@@ -208,8 +216,10 @@ def _patch_batches(filenames, batch_size, corruption_func, crop_size):
         else:
             source, target = _corruption.corrupt_bordered_patches(
                 images, crop_origins, crop_shapes, patch_offsets, patch_form, crop_size)
-        source = (source - 0.5).astype(np.float64, copy=False)[..., None]
-        target = (target - 0.5).astype(np.float64, copy=False)[..., None]
+        if representation == 1:  # one channel axis for the network
+            source, target = source[..., None], target[..., None]
+        source = (source - 0.5).astype(np.float64, copy=False)
+        target = (target - 0.5).astype(np.float64, copy=False)
         for start in range(0, len(picks), batch_size):
             yield source[start:start + batch_size], target[start:start + batch_size]
 
@@ -220,7 +230,7 @@ def _crop_positions(images, crop_size):
     Returns the crops' origins and shapes in their images, and the patches' offsets in their
     crops, each an int array of shape (n, 2); every position is uniform over its range.
     """
-    image_shapes = np.array([image.shape for image in images])
+    image_shapes = np.array([image.shape[:2] for image in images])
     patch = np.array(crop_size)
     crop_shapes = np.minimum(3 * patch, image_shapes)
     crop_origins = _uniform_integers(image_shapes - crop_shapes + 1)
@@ -237,8 +247,8 @@ def _corrupt_large_crops(images, crop_origins, crop_shapes, patch_offsets, corru
                          crop_size):
     """The assignment's recipe: corrupt every large crop, then cut the patch from both versions."""
     height, width = crop_size
-    source = np.empty((len(images), height, width))
-    target = np.empty((len(images), height, width))
+    source = np.empty((len(images), height, width) + images[0].shape[2:])
+    target = np.empty_like(source)
     for i, image in enumerate(images):
         (row, col), (crop_height, crop_width) = crop_origins[i], crop_shapes[i]
         clean_crop = image[row:row + crop_height, col:col + crop_width]
@@ -252,16 +262,17 @@ def _corrupt_large_crops(images, crop_origins, crop_shapes, patch_offsets, corru
     return source, target
 
 
-def _cached_image(name, cache, crop_size):
-    """Read ``name`` as grayscale once; later calls return the cached array."""
+def _cached_image(name, cache, crop_size, representation=1):
+    """Read ``name`` once (grayscale, or RGB for ``representation=2``); later calls return the
+    cached array."""
     image = cache.get(name)
     if image is None:
-        image = read_image(name, 1)
+        image = read_image(name, representation)
         if image.shape[0] < crop_size[0] or image.shape[1] < crop_size[1]:
-            raise ValueError(f"image {name!r} of shape {image.shape} is smaller than the patch "
+            raise ValueError(f"image {name!r} of shape {image.shape[:2]} is smaller than the patch "
                              f"size {crop_size}; remove it from the list or use smaller patches")
         if image.shape[0] < 3 * crop_size[0] or image.shape[1] < 3 * crop_size[1]:
-            warn_once(f"image {name!r} of shape {image.shape} is smaller than 3x the "
+            warn_once(f"image {name!r} of shape {image.shape[:2]} is smaller than 3x the "
                       f"patch size {crop_size}: its large crops are clipped to the image")
         cache[name] = image
     return image
@@ -387,7 +398,8 @@ def train_model(model, images, corruption_func, batch_size,
     Parameters
     ----------
     model : keras.Model
-        A restoration network with a fixed ``(height, width, 1)`` input.
+        A restoration network with a fixed ``(height, width, 1)`` input (or
+        ``(height, width, 3)``: a colour network then trains on RGB patches).
     images : list of str
         Complete paths of clean images; the first 80% train, the rest validate.
     corruption_func : callable
@@ -421,9 +433,11 @@ def train_model(model, images, corruption_func, batch_size,
     if None in crop_size:
         raise ValueError(f"the model's input must have a fixed size to train on patches, "
                          f"got input shape {model.input_shape}")
+    representation = 2 if _image_channels(model) == 3 else 1
     train_images, valid_images = split_train_valid(images)
-    train_set = _training.fit_feed(load_dataset(train_images, batch_size, corruption_func, crop_size))
-    valid_set = _training.fit_feed(load_dataset(valid_images, batch_size, corruption_func, crop_size))
+    train_set, valid_set = (_training.fit_feed(load_dataset(part, batch_size, corruption_func,
+                                                            crop_size, representation=representation))
+                            for part in (train_images, valid_images))
     model.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=learning_rate, beta_2=0.9))
     return model.fit(train_set, steps_per_epoch=steps_per_epoch, epochs=num_epochs,
                      validation_data=valid_set, shuffle=False,
@@ -875,8 +889,9 @@ def choose_recipe(task, preset=None, num_res_blocks=5, quick_mode=False):
 
     Parameters
     ----------
-    task : {'denoise', 'deblur', 'superres'}
-        The task's key in :data:`ASSIGNMENT_RECIPES` and ``PRESETS``.
+    task : {'denoise', 'deblur', 'superres', 'denoise-colour'}
+        The task's key in ``PRESETS`` (and but for the colour denoiser, which
+        defaults to the denoising recipe, in :data:`ASSIGNMENT_RECIPES`).
     preset : str, optional
         None for the assignment's recipe with ``num_res_blocks`` blocks, else a key of
         ``PRESETS[task]`` (which fixes its own depth).
@@ -898,8 +913,9 @@ def choose_recipe(task, preset=None, num_res_blocks=5, quick_mode=False):
     >>> choose_recipe("deblur", quick_mode=True).schedule
     Schedule(batch_size=10, steps_per_epoch=3, num_epochs=2, num_valid_samples=30)
     """
-    if preset is None:
-        recipe = ASSIGNMENT_RECIPES[task]._replace(num_res_blocks=num_res_blocks)
+    if preset is None:  # the colour denoiser's default is the denoising recipe
+        recipe = ASSIGNMENT_RECIPES[task.removesuffix("-colour")]._replace(
+            num_res_blocks=num_res_blocks)
     else:
         if preset not in PRESETS[task]:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS[task])} "
@@ -915,7 +931,7 @@ def choose_recipe(task, preset=None, num_res_blocks=5, quick_mode=False):
 
 
 def learn_with_recipe(label, images, corruption_func, recipe, precision="float32",
-                      max_minutes=None, init_from=None):
+                      max_minutes=None, init_from=None, *, image_channels=1, checkpoint=None):
     """What every ``learn_*`` function does: train a network of ``recipe`` (a
     ``restoration._presets.Recipe``) on ``images`` corrupted by ``corruption_func``; ``label``
     names the model in the message that says where the images come from.
@@ -924,17 +940,22 @@ def learn_with_recipe(label, images, corruption_func, recipe, precision="float32
     weights), and its weights are then moved into an ordinary float32 network, which is returned.
     With ``max_minutes``, training stops after the step that passes that much wall time, and
     the step size decays over that time (``_training.TimeBudget``).  With ``init_from`` (a
-    saved model of the same architecture) training continues from its weights, with the step
-    size starting at ``CONTINUE_RATE``.
+    saved model of the same architecture, or for a colour network the gray one: see
+    ``_training.starting_weights``) training continues from its weights, with the step size
+    starting at ``CONTINUE_RATE``.  ``image_channels=3`` trains a colour network
+    (:func:`build_color_nn_model`); with ``checkpoint`` (a ``.keras`` path) the model is saved
+    there after every epoch, for ``init_from`` should the run be cut short.
     """
     precision = _training.check_precision(precision)
     print(f"sol5: training the {label} model on {_data.describe_source(images)}"
           + (" in mixed bfloat16" if precision != "float32" else ""))
+    build = build_color_nn_model if image_channels == 3 else build_nn_model
     shape = (recipe.patch[0], recipe.patch[1], recipe.channels, recipe.num_res_blocks)
     with _training.dtype_policy(precision):
-        model = build_nn_model(*shape)
+        model = build(*shape)
     if init_from is not None:
-        model.set_weights(keras.models.load_model(init_from, compile=False).get_weights())
+        model.set_weights(_training.starting_weights(
+            model, keras.models.load_model(init_from, compile=False)))
         final = recipe.learning_rate[1] if isinstance(recipe.learning_rate, tuple) else CONTINUE_RATE
         recipe = recipe._replace(learning_rate=(CONTINUE_RATE, min(final, CONTINUE_RATE)))
     rate, callbacks = learning_rate(recipe), []
@@ -942,10 +963,12 @@ def learn_with_recipe(label, images, corruption_func, recipe, precision="float32
         initial, final = (recipe.learning_rate if isinstance(recipe.learning_rate, tuple)
                           else (recipe.learning_rate,) * 2)
         rate, callbacks = initial, [_training.TimeBudget(60 * max_minutes, initial, final)]
+    if checkpoint is not None:
+        callbacks.append(keras.callbacks.ModelCheckpoint(os.fspath(checkpoint)))
     train_model(model, images, corruption_func, *recipe.schedule, learning_rate=rate,
                 callbacks=callbacks)
     if precision != "float32":
-        trained, model = model, build_nn_model(*shape)
+        trained, model = model, build(*shape)
         model.set_weights(trained.get_weights())
         model.compile(loss="mean_squared_error", optimizer=Adam(beta_2=0.9))
     return model
@@ -1077,6 +1100,55 @@ def super_resolve_image(low_res_image, base_model, scale=2, *, precision="float3
     image = as_gray_image(low_res_image, "low_res_image")
     shape = tuple(int(round(n * scale)) for n in image.shape)
     return restore_image(enlarge(image, shape), base_model, precision=precision)
+
+
+# ==========================================================================
+# 7.5  Colour denoising (an extra: the graded functions stay gray)
+# ==========================================================================
+
+@_corruption.with_patch_form(0, lambda patches: _corruption.gaussian_noise_on_patches(
+    patches, *DENOISE_SIGMAS), augment=True)
+def colour_denoising_corruption(image):
+    """:func:`denoising_corruption` for an RGB image ``(height, width, 3)``: one sigma drawn from
+    [0, 0.2], independent noise on every channel, rounded to i/255 and clipped."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"colour_denoising_corruption corrupts RGB images (height, width, 3), "
+                         f"got shape {image.shape}; use denoising_corruption for gray ones")
+    sigma = np.random.uniform(*DENOISE_SIGMAS)
+    return quantize(image + np.random.normal(0.0, sigma, image.shape))
+
+
+def learn_color_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None,
+                                precision="float32", max_minutes=None, init_from=None,
+                                extra_photos=(), checkpoint=None):
+    """Train a colour network (:func:`build_color_nn_model`) that removes Gaussian noise of
+    unknown sigma in [0, 0.2] from RGB photos; :func:`restore_color_image` runs it.
+
+    The denoising recipe (24x24 patches, 48 channels, 100 x 100 x 5 steps; quick mode 10, 3, 2,
+    30) on RGB patches of the offline photos (``restoration._data.colour_training_photos``).
+
+    Parameters
+    ----------
+    num_res_blocks, quick_mode, preset, precision, max_minutes : optional
+        As for :func:`learn_denoising_model` (presets of ``PRESETS['denoise-colour']``).
+    init_from : str or path-like, optional
+        Keyword only. A saved colour network to continue, or a gray denoiser of the same body
+        to start from.
+    extra_photos : sequence of str or path-like, optional
+        Keyword only. Folders of further photos to train on (``.jpg``/``.png``).
+    checkpoint : str or path-like, optional
+        Keyword only. Save the model there after every epoch.
+
+    Returns
+    -------
+    keras.Model
+        Three channels in and out.
+    """
+    recipe = choose_recipe("denoise-colour", preset, num_res_blocks, quick_mode)
+    return learn_with_recipe("colour denoising", _data.colour_training_photos(extra_photos),
+                             colour_denoising_corruption, recipe, precision, max_minutes,
+                             init_from, image_channels=3, checkpoint=checkpoint)
 
 
 # ==========================================================================

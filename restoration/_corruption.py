@@ -78,7 +78,7 @@ def corrupt_bordered_patches(images, crop_origins, crop_shapes, patch_offsets, p
     height, width = crop_size
     rows = bordered_indices(crop_origins[:, 0], crop_shapes[:, 0], patch_offsets[:, 0], height, margin)
     cols = bordered_indices(crop_origins[:, 1], crop_shapes[:, 1], patch_offsets[:, 1], width, margin)
-    patches = np.empty((len(images), rows.shape[1], cols.shape[1]), np.float32)
+    patches = np.empty((len(images), rows.shape[1], cols.shape[1]) + images[0].shape[2:], np.float32)
     unmirrored = ((rows[:, -1] - rows[:, 0] == rows.shape[1] - 1)
                   & (cols[:, -1] - cols[:, 0] == cols.shape[1] - 1))
     for i, (image, top, left, plain) in enumerate(zip(images, rows[:, 0].tolist(),
@@ -98,7 +98,7 @@ def corrupt_bordered_patches(images, crop_origins, crop_shapes, patch_offsets, p
 
 
 def random_symmetries(patches):
-    """Flip each patch of ``(n, h, w)`` up-down, left-right and (if square) transpose it, each
+    """Flip each patch of ``(n, h, w)`` (or ``(n, h, w, channels)``) up-down, left-right and (if square) transpose it, each
     with probability 1/2 (a uniform draw from the square's 8 symmetries), in place.
 
     Examples
@@ -111,7 +111,7 @@ def random_symmetries(patches):
     patches[flips[0]] = patches[flips[0], ::-1, :]
     patches[flips[1]] = patches[flips[1], :, ::-1]
     if patches.shape[1] == patches.shape[2]:
-        patches[flips[2]] = patches[flips[2]].transpose(0, 2, 1)
+        patches[flips[2]] = np.swapaxes(patches[flips[2]], 1, 2)
     return patches
 
 
@@ -125,8 +125,9 @@ def bordered_indices(crop_origin, crop_length, patch_offset, patch_length, margi
 
 
 def gaussian_noise_on_patches(patches, min_sigma, max_sigma):
-    """:func:`add_gaussian_noise` on a stack of images ``(n, h, w)`` at once, one sigma each."""
-    sigmas = np.random.uniform(min_sigma, max_sigma, size=(len(patches), 1, 1))
+    """:func:`add_gaussian_noise` on a stack of images ``(n, h, w)`` at once, one sigma each
+    (the same sigma on every channel of a colour stack ``(n, h, w, channels)``)."""
+    sigmas = np.random.uniform(min_sigma, max_sigma, size=(len(patches),) + (1,) * (patches.ndim - 1))
     return quantize(patches + sigmas * np.random.standard_normal(patches.shape))
 
 

@@ -43,6 +43,14 @@ TRAIN_PHOTOS = ("brick", "chelsea", "clock", "coins", "grass", "gravel", "hubble
 PHOTO_SCALES = (1.0, 0.75, 0.5)
 #: scikit-image photos kept for evaluation only: never in a training list.
 HELD_OUT_PHOTOS = ("camera", "astronaut", "coffee")
+#: Colour photos among OpenCV's sample images (Debian's ``opencv-doc`` installs them), kept for
+#: evaluation only: the photos nobody here trains or tunes on (``evaluate --parts unseen``).
+UNSEEN_PHOTOS = ("aero1", "apple", "baboon", "board", "building", "butterfly", "fruits", "home",
+                 "leuvenA", "messi5", "orange", "smarties", "squirrel_cls", "stuff")
+#: Where ``opencv-doc`` puts them; ``$SOL5_UNSEEN_PHOTOS`` names another folder.
+OPENCV_SAMPLES = pathlib.Path("/usr/share/doc/opencv-doc/examples/data")
+#: Side of the centre crop scored of each unseen photo.
+UNSEEN_CROP = 256
 #: scikit-image text images kept for evaluation only: never in a training list.
 HELD_OUT_TEXT = ("text", "page")
 #: Number of generated text pages, and how many of them are held out.
@@ -51,6 +59,31 @@ N_TEXT_HELD_OUT = 48
 #: Bump when a generator changes, so stale caches are rebuilt.
 PHOTO_CACHE_VERSION = "v3"
 TEXT_CACHE_VERSION = "v3"
+COLOUR_CACHE_VERSION = "v1"
+#: Longest side of a stored training photo (larger ones are shrunk: a smaller cache that reads
+#: faster, and less of a JPEG's compression pattern).
+MAX_PHOTO_SIDE = 1024
+#: Extensions of the photos an extra folder (``--extra-photos``) contributes.
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def unseen_photos_dir():
+    """The folder of :data:`UNSEEN_PHOTOS`: ``$SOL5_UNSEEN_PHOTOS``, else :data:`OPENCV_SAMPLES`."""
+    return pathlib.Path(os.environ.get("SOL5_UNSEEN_PHOTOS") or OPENCV_SAMPLES)
+
+
+def unseen_photos():
+    """Name -> RGB centre crop (:data:`UNSEEN_CROP` pixels square, float64) of each of
+    :data:`UNSEEN_PHOTOS` found in :func:`unseen_photos_dir` (an empty dict without them)."""
+    photos = {}
+    for name in UNSEEN_PHOTOS:
+        found = [p for p in (unseen_photos_dir() / f"{name}{ext}" for ext in PHOTO_EXTENSIONS)
+                 if p.is_file()]
+        if found:
+            image = to_float_image(iio.imread(found[0]), 2, name=str(found[0]))
+            top, left = ((n - UNSEEN_CROP) // 2 for n in image.shape[:2])
+            photos[name] = image[top:top + UNSEEN_CROP, left:left + UNSEEN_CROP]
+    return photos
 
 
 def offline_training_folder(kind):
@@ -86,12 +119,10 @@ def output_dir():
 
 def describe_source(paths):
     """One line saying where a training list comes from."""
-    folder = pathlib.Path(paths[0]).parent if paths else pathlib.Path("?")
-    if cache_dir() in folder.parents:
-        origin = "offline training data (cache)"
-    else:
-        origin = "course data"
-    return f"{len(paths)} images from {origin} in {folder}"
+    folders = sorted({pathlib.Path(p).parent for p in paths}) or [pathlib.Path("?")]
+    origin = ("offline training data (cache)" if cache_dir() in folders[0].parents
+              else "course data")
+    return f"{len(paths)} images from {origin} in {', '.join(map(str, folders))}"
 
 
 # --------------------------------------------------------------------------
@@ -112,7 +143,7 @@ def load_skimage_photo(name, representation=1):
     return to_float_image(raw, representation, name=name)
 
 
-def _save_gray(path, image):
+def _save_png(path, image):
     iio.imwrite(path, skimage.util.img_as_ubyte(np.clip(image, 0, 1)))
 
 
@@ -163,16 +194,74 @@ def fallback_photos_dir():
             if np.ptp(colour - colour.mean(axis=-1, keepdims=True)) > 0.05:  # a colour photo
                 grays.update({f"_{c}": colour[..., i] for i, c in enumerate("rgb")})
             for suffix, image in grays.items():
-                if max(image.shape) > 1024:  # keep the cache small and fast to read
-                    image = skimage.transform.rescale(image, 1024 / max(image.shape),
-                                                      anti_aliasing=True)
-                for scale in PHOTO_SCALES if not suffix else (1.0,):
-                    scaled = image if scale == 1 else skimage.transform.rescale(
-                        image, scale, anti_aliasing=True)
-                    _save_gray(tmp / f"{name}{suffix}_{round(100 * scale)}.png", scaled)
-                    count += 1
+                scales = PHOTO_SCALES if not suffix else (1.0,)
+                count += _save_scaled(tmp, f"{name}{suffix}", image, scales)
         return count
     return build_once(cache_dir() / f"photos-{PHOTO_CACHE_VERSION}", build)
+
+
+def _save_scaled(folder, stem, image, scales):
+    """Save ``image`` (gray or RGB, at most :data:`MAX_PHOTO_SIDE` on its longer side) at each of
+    ``scales`` as ``STEM_PERCENT.png``; returns how many files it wrote."""
+    side = max(image.shape[:2])
+    if side > MAX_PHOTO_SIDE:
+        image = skimage.transform.rescale(image, MAX_PHOTO_SIDE / side, anti_aliasing=True,
+                                          channel_axis=-1 if image.ndim == 3 else None)
+    for scale in scales:
+        scaled = image if scale == 1 else skimage.transform.rescale(
+            image, scale, anti_aliasing=True, channel_axis=-1 if image.ndim == 3 else None)
+        _save_png(folder / f"{stem}_{round(100 * scale)}.png", scaled)
+    return len(scales)
+
+
+def colour_photos_dir():
+    """Folder of RGB training photos for the colour denoiser (built once): every photo of
+    :data:`TRAIN_PHOTOS` at the scales of :data:`PHOTO_SCALES`, the gray ones with three equal
+    channels (so that the network learns to keep gray gray)."""
+    def build(tmp):
+        return sum(_save_scaled(tmp, name, load_skimage_photo(name, 2), PHOTO_SCALES)
+                   for name in TRAIN_PHOTOS)
+    return build_once(cache_dir() / f"colour-photos-{COLOUR_CACHE_VERSION}", build)
+
+
+def extra_photos_dir(folder):
+    """The photos of ``folder`` (``.jpg``, ``.jpeg``, ``.png``, not its subfolders) in RGB, shrunk to
+    :data:`MAX_PHOTO_SIDE` and stored at the scales of :data:`PHOTO_SCALES`, built once into
+    the cache (a folder named by a digest of the files' names and contents).
+
+    Raises
+    ------
+    ValueError
+        If ``folder`` is not a folder, or holds no photo.
+    """
+    import hashlib
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"extra photos: {str(folder)!r} is not a folder; pass a folder of "
+                         ".jpg/.png photos (docs/training-data.md shows one that a package installs)")
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in PHOTO_EXTENSIONS)
+    if not files:
+        raise ValueError(f"extra photos: {str(folder)!r} holds no .jpg or .png file")
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
+
+    def build(tmp):
+        return sum(_save_scaled(tmp, file.stem, to_float_image(iio.imread(file), 2, name=str(file)),
+                                PHOTO_SCALES) for file in files)
+    return build_once(cache_dir() / f"extra-photos-{COLOUR_CACHE_VERSION}-{digest.hexdigest()[:16]}",
+                      build)
+
+
+def colour_training_photos(extra_folders=()):
+    """Paths of the colour denoiser's training photos: :func:`colour_photos_dir` and the photos of
+    each of ``extra_folders`` (:func:`extra_photos_dir`), in one fixed shuffle (seed
+    :data:`LIST_SEED`), as ``sol5_utils.list_images`` orders a folder."""
+    import random
+    folders = [colour_photos_dir()] + [extra_photos_dir(f) for f in extra_folders]
+    paths = sorted(str(p) for folder in folders for p in folder.glob("*.png"))
+    random.Random(LIST_SEED).shuffle(paths)
+    return paths
 
 
 def fallback_text_dir():
@@ -184,7 +273,7 @@ def fallback_text_dir():
             rng = np.random.default_rng([LIST_SEED, i])
             family = "hand" if rng.random() < HANDWRITTEN_SHARE else FAMILY_NAMES[i % len(FAMILY_NAMES)]
             sub = "heldout" if i < N_TEXT_HELD_OUT else "train"
-            _save_gray(tmp / sub / f"page_{i:04d}_{family}.png", render_page(rng, family))
+            _save_png(tmp / sub / f"page_{i:04d}_{family}.png", render_page(rng, family))
         return N_TEXT_PAGES
     return build_once(cache_dir() / f"text-{TEXT_CACHE_VERSION}", build)
 

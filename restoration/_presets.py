@@ -19,13 +19,15 @@ Recipe = collections.namedtuple("Recipe", "patch channels num_res_blocks schedul
 #: step size, trained 4 times as many steps.  ``strong``: a wider, deeper network on larger
 #: patches for a CPU, with a cosine step size.  ``long``: deeper and much longer, for a GPU; the
 #: shipped weights ``models/TASK_long.keras`` come from it (docs/presets.md gives their
-#: provenance).
+#: provenance).  ``denoise-colour`` is the colour network (``sol5.build_color_nn_model``); its
+#: ``long`` preset has the gray ``long`` body, so it can start from the gray weights.
 PRESETS = {
     "denoise": {"strong": Recipe((40, 40), 64, 8, Schedule(32, 1000, 6, 1024), (1e-3, 2e-5)),
                 "long": Recipe((48, 48), 64, 12, Schedule(64, 250, 120, 512), (1e-3, 1e-5))},
     "deblur": {"extended": Recipe((16, 16), 32, 5, Schedule(100, 100, 40, 1000), 1e-3),
                "strong": Recipe((32, 32), 64, 8, Schedule(32, 1000, 8, 1024), (1e-3, 2e-5)),
                "long": Recipe((32, 32), 64, 12, Schedule(64, 250, 120, 512), (1e-3, 1e-5))},
+    "denoise-colour": {"long": Recipe((32, 32), 64, 12, Schedule(32, 250, 48, 512), (1e-3, 1e-5))},
     "superres": {"strong": Recipe((40, 40), 64, 8, Schedule(32, 1000, 6, 1024), (1e-3, 2e-5)),
                  "long": Recipe((32, 32), 64, 12, Schedule(64, 250, 120, 512), (1e-3, 1e-5))},
 }

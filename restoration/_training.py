@@ -130,3 +130,44 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._elapsed() > self.seconds:
             self.model.stop_training = True
+
+
+def starting_weights(model, saved):
+    """The weights of ``saved`` (a trained network) to start training ``model`` from.
+
+    The same architecture gives its weights as they are.  A gray network (one channel in and
+    out) of the same body starts a colour network (``sol5.build_color_nn_model``): the head reads
+    a third of each channel (their mean, as the gray network read one channel), and the tail
+    writes the gray correction to every channel.  Training then learns what differs in colour.
+
+    Raises
+    ------
+    ValueError
+        If ``saved`` is neither ``model``'s architecture nor its gray counterpart.
+
+    Examples
+    --------
+    >>> import keras
+    >>> def net(channels):
+    ...     image = keras.Input((8, 8, channels))
+    ...     features = keras.layers.Conv2D(4, 3, padding="same")(image)
+    ...     return keras.Model(image, keras.layers.Conv2D(channels, 3, padding="same")(features))
+    >>> weights = starting_weights(net(3), net(1))
+    >>> [w.shape for w in weights]
+    [(3, 3, 3, 4), (4,), (3, 3, 4, 3), (3,)]
+    """
+    target = [w.shape for w in model.get_weights()]
+    weights = saved.get_weights()
+    if [w.shape for w in weights] == target:
+        return weights
+    if len(weights) == len(target) and len(weights) >= 4:
+        channels = target[0][2]
+        head, tail, tail_bias = weights[0], weights[-2], weights[-1]
+        grown = ([np.repeat(head / channels, channels, axis=2)] + weights[1:-2]
+                 + [np.repeat(tail, channels, axis=3), np.repeat(tail_bias, channels)])
+        if head.shape[2] == 1 and [w.shape for w in grown] == target:
+            return grown
+    raise ValueError(f"init_from: the saved network ({saved.input_shape[-1]} channel(s), "
+                     f"{len(weights)} weight arrays) does not match the network to train "
+                     f"({model.input_shape[-1]} channel(s), {len(target)} weight arrays); pass a "
+                     "model saved from the same preset (or, for a colour network, the gray one)")

@@ -54,6 +54,8 @@ TASKS = {
                "apply": sol5.restore_image, "apply_file": _restore_pixels},
     "superres-x2": _super_resolution_task(2),
     "superres-x3": _super_resolution_task(3),
+    "denoise-colour": {"label": "colour denoising", "learn": sol5.learn_color_denoising_model,
+                       "apply": sol5.restore_color_image, "apply_file": _restore_pixels},
 }
 
 
@@ -78,16 +80,23 @@ def _cmd_train(args):
             raise SystemExit("sol5: --init-from continues one model: name one task with --tasks")
         options = {"preset": args.preset, "precision": "mixed_bfloat16" if args.bf16 else "float32",
                    "max_minutes": args.max_minutes, "init_from": args.init_from}
+    if args.extra_photos and args.tasks != ["denoise-colour"]:
+        raise SystemExit("sol5: --extra-photos adds photos to the colour denoiser's training: "
+                         "use it with --tasks denoise-colour")
     out_dir = _data.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = experiments.held_out_examples()
     rows = []
     for task in args.tasks:
         spec = TASKS[task]
-        start = time.perf_counter()
-        model = spec["learn"](num_res_blocks=args.num_res_blocks, quick_mode=args.quick, **options)
-        seconds = time.perf_counter() - start
         path = default_model_path(task, args.preset)
+        extra = ({"extra_photos": args.extra_photos or (),
+                  "checkpoint": path.with_name(path.stem + ".checkpoint.keras")}
+                 if task == "denoise-colour" else {})
+        start = time.perf_counter()
+        model = spec["learn"](num_res_blocks=args.num_res_blocks, quick_mode=args.quick,
+                              **options, **extra)
+        seconds = time.perf_counter() - start
         model.save(path)
         clean, corrupted, corrupted_view = examples[task]
         restored = spec["apply"](corrupted, model)
@@ -296,7 +305,11 @@ def build_parser():
                        help="train each model for this many minutes at most, the step size "
                             "decaying over that time")
     train.add_argument("--init-from", default=None, metavar="MODEL",
-                       help="continue training from this saved model (same task and preset)")
+                       help="continue training from this saved model (same task and preset; "
+                            "denoise-colour also starts from a gray denoiser of the same preset)")
+    train.add_argument("--extra-photos", nargs="+", default=None, metavar="FOLDER",
+                       help="denoise-colour only: also train on the .jpg/.png photos of these "
+                            "folders (docs/training-data.md names a package that installs some)")
     train.add_argument("--preset", choices=["extended", "strong", "long"], default=None,
                        help="train a stronger recipe instead of the assignment's settings: "
                             "extended (deblur only: the assignment's network, 4x the steps), "

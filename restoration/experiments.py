@@ -40,7 +40,7 @@ def held_out_examples(seed=0):
     """Per task, a held-out (clean, corrupted, corrupted at full size) triple.
 
     Never part of any training list.  Denoising: scikit-image's ``camera`` with sigma 0.1
-    noise; deblurring: scikit-image's scanned ``page`` blurred by a 7-pixel line at 3*pi/4
+    noise (colour denoising: ``astronaut`` with sigma 0.1 noise on each channel); deblurring: scikit-image's scanned ``page`` blurred by a 7-pixel line at 3*pi/4
     (the assignment's figure), rounded to i/255; super-resolution: ``camera`` shrunk 2 or 3
     times (its full-size view is the cubic-spline enlargement).
     """
@@ -49,7 +49,10 @@ def held_out_examples(seed=0):
         page = _data.load_skimage_photo("page")
         noisy = sol5.add_gaussian_noise(camera, 0.1, 0.1)
         blurred = sol5.quantize(sol5.add_motion_blur(page, 7, 3 * np.pi / 4))
-        examples = {"denoise": (camera, noisy, noisy), "deblur": (page, blurred, blurred)}
+        astronaut = _data.load_skimage_photo("astronaut", 2)
+        noisy_colour = sol5.quantize(astronaut + np.random.normal(0, 0.1, astronaut.shape))
+        examples = {"denoise": (camera, noisy, noisy), "deblur": (page, blurred, blurred),
+                    "denoise-colour": (astronaut, noisy_colour, noisy_colour)}
         for scale in (2, 3):
             clean = camera[:camera.shape[0] // scale * scale, :camera.shape[1] // scale * scale]
             low = sol5.downscale(clean, scale)
@@ -271,10 +274,11 @@ def held_out_text():
     return images
 
 
-def denoise_cases(seed=0):
-    """(image name, sigma, clean, noisy) for every held-out photo and sigma, seeded."""
+def denoise_cases(seed=0, photos=None):
+    """(image name, sigma, clean, noisy) for every held-out photo (or of ``photos``, name -> gray
+    image) and sigma, seeded."""
     cases = []
-    for i, (name, clean) in enumerate(held_out_photos().items()):
+    for i, (name, clean) in enumerate((photos or held_out_photos()).items()):
         for j, sigma in enumerate(EVAL_SIGMAS):
             with _checks.numpy_seed([seed, i, j]):
                 noisy = sol5.add_gaussian_noise(clean, sigma, sigma)
@@ -438,6 +442,8 @@ def _figure(cases, outputs, methods, pick, path, title, crop=(slice(None), slice
 #: to it for the same weights run in bfloat16.
 SHIPPED_LABEL = "ours, long preset (shipped)"
 BFLOAT16_SUFFIX = ", bfloat16"
+#: Added to a colour network's label in the colour tables (the gray ones say how they ran).
+COLOUR_NETWORK_SUFFIX = ", colour network"
 #: Label of the CPU preset's models (``outputs/TASK_strong.keras``, ``train --preset strong``).
 STRONG_LABEL = "ours, strong preset (CPU)"
 
@@ -446,11 +452,12 @@ def default_models():
     """Our trained models that exist: assignment settings and the CPU ``strong`` preset
     (outputs/, from ``sol5.py train``) and the shipped weights (models/).
 
-    Returns ``{"denoise": {label: model}, "deblur": {...}, "superres": {scale: {label: model}}}``.
+    Returns ``{"denoise": {label: model}, "deblur": {...}, "denoise-colour": {...},
+    "superres": {scale: {label: model}}}``.
     """
     import keras
-    found = {"denoise": {}, "deblur": {}, "superres": {}}
-    for task in ("denoise", "deblur"):
+    found = {"denoise": {}, "deblur": {}, "denoise-colour": {}, "superres": {}}
+    for task in ("denoise", "deblur", "denoise-colour"):
         for label, path in (("ours, assignment settings", _data.output_dir() / f"{task}.keras"),
                             (STRONG_LABEL, _data.output_dir() / f"{task}_strong.keras"),
                             (SHIPPED_LABEL, ROOT / "models" / f"{task}_long.keras")):
@@ -479,7 +486,7 @@ def _evaluate_denoise(models, figure_dir):
 
 def _evaluate_colour(models, figure_dir):
     cases = color_denoise_cases()
-    methods = color_denoise_methods(models.get("denoise", {}), cases)
+    methods = color_denoise_methods(models.get("denoise", {}), cases, models.get("denoise-colour"))
     rows, outputs = score_methods(methods, cases, group=lambda case: "colour photos")
     _figure(cases, outputs, methods,
             lambda cs: next(c for c in cs if c["image"] == "astronaut" and c["level"] == 0.1),
@@ -487,6 +494,24 @@ def _evaluate_colour(models, figure_dir):
             "Colour denoising of the held-out 'astronaut', sigma 0.1 per channel (crop shown; "
             "PSNR of the whole image)", crop=(slice(0, 256), slice(128, 384)))
     return {"denoise_colour": rows}
+
+
+def _evaluate_unseen(models, figure_dir):
+    photos = _data.unseen_photos()
+    if not photos:
+        print(f"sol5: evaluate: no unseen photos in {_data.unseen_photos_dir()} "
+              "(docs/evaluation.md says how to install them); part 'unseen' skipped")
+        return {}
+    import skimage.color
+    colour_cases = color_denoise_cases(photos=photos)
+    colour_rows, _ = score_methods(
+        color_denoise_methods(models.get("denoise", {}), colour_cases, models.get("denoise-colour")),
+        colour_cases, group=lambda case: "unseen colour photos")
+    gray_cases = denoise_cases(photos={name: skimage.color.rgb2gray(image)
+                                       for name, image in photos.items()})
+    gray_rows, _ = score_methods(denoise_methods(models.get("denoise", {}), gray_cases),
+                                 gray_cases, group=lambda case: "unseen photos, gray")
+    return {"unseen_colour": colour_rows, "unseen_gray": gray_rows, "unseen_photos": list(photos)}
 
 
 def _evaluate_deblur(models, figure_dir):
@@ -518,6 +543,7 @@ def _evaluate_superres_unseen(models, figure_dir):
 #: The parts of the evaluation, in order: name -> ``part(models, figure_dir)``, which scores its
 #: methods, draws its figure and returns its entries of the results file.
 EVALUATION_PARTS = {"denoise": _evaluate_denoise, "colour": _evaluate_colour,
+                    "unseen": _evaluate_unseen,
                     "deblur": _evaluate_deblur, "fonts": _evaluate_fonts,
                     "superres": _evaluate_superres, "superres-unseen": _evaluate_superres_unseen}
 
@@ -613,13 +639,12 @@ def font_generalisation_rows(models, seed=0):
 COLOUR_PHOTOS = ("astronaut", "coffee")
 
 
-def color_denoise_cases(seed=0):
-    """Held-out colour photos with Gaussian noise drawn independently in each channel."""
-    import skimage.data
-    import skimage.util
+def color_denoise_cases(seed=0, photos=None):
+    """Held-out colour photos (or ``photos``, name -> RGB image) with Gaussian noise drawn
+    independently in each channel."""
+    photos = photos or {name: _data.load_skimage_photo(name, 2) for name in COLOUR_PHOTOS}
     cases = []
-    for i, name in enumerate(COLOUR_PHOTOS):
-        clean = skimage.util.img_as_float64(getattr(skimage.data, name)())
+    for i, (name, clean) in enumerate(photos.items()):
         for j, sigma in enumerate(EVAL_SIGMAS):
             with _checks.numpy_seed([seed, 100 + i, j]):
                 noisy = np.stack([sol5.add_gaussian_noise(clean[..., c], sigma, sigma)
@@ -628,8 +653,9 @@ def color_denoise_cases(seed=0):
     return cases
 
 
-def color_denoise_methods(models, cases):
-    """Colour TV (best weight per sigma), per-channel BM3D if installed, and ours per channel."""
+def color_denoise_methods(models, cases, colour_models=None):
+    """Colour TV (best weight per sigma), BM3D per channel and CBM3D if installed, our gray
+    ``models`` per channel and in opponent space, and our ``colour_models`` (colour networks)."""
     import skimage.restoration as restoration
     methods = {"noisy input": lambda case: case["corrupted"]}
 
@@ -649,6 +675,10 @@ def color_denoise_methods(models, cases):
                                    sol5.restore_color_image(case["corrupted"], model,
                                                             precision=precision,
                                                             colour_space=space), suffix=suffix))
+    methods.update(our_methods(colour_models or {}, lambda case, model, precision:
+                               sol5.restore_color_image(case["corrupted"], model,
+                                                        precision=precision),
+                               suffix=COLOUR_NETWORK_SUFFIX))
     return methods
 
 

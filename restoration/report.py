@@ -12,6 +12,7 @@ page                        made from                                        res
 ``docs/depth-study.md``     ``results/depth_study.json``                     ``python sol5.py depth-study``
 ``docs/deep-prior-results.md``  ``results/deep_prior.json`` (or ``_quick``)  ``benchmarks/dip_bench.py``
 ``docs/training-logs.md``   ``results/gpu_logs/*.txt``                       ``python sol5.py train`` (logs)
+``docs/targets.md``         ``results/evaluation.json``, the deep prior's    the two above
 ==========================  ===============================================  ======================
 
 The README's headline table sits between the markers ``<!-- report:headline -->`` and
@@ -127,6 +128,15 @@ EVALUATION_PARTS = (
     ("deblur_fonts", "Deblurring a font family the network never saw", "angles", None,
      "Held-out generated pages typeset in one font family; the rows marked *never saw this "
      "family* come from networks trained on the other families only."),
+    ("unseen_colour", "Colour photos nobody here trains or tunes on", "sigma", None,
+     "256x256 centre crops of the colour photos among OpenCV's sample images "
+     "(`restoration._data.UNSEEN_PHOTOS`), noise drawn independently in each channel; the "
+     "methods of the colour table above. No training list holds them and no constant of "
+     "ours was chosen on them (TV's weight is, as everywhere: an oracle). The rows *colour "
+     "network* run a network with three channels in and out (`build_color_nn_model`)."),
+    ("unseen_gray", "The same photos in gray", "sigma", None,
+     "The crops above turned to gray (`skimage.color.rgb2gray`), with the methods of the "
+     "first table."),
     ("superres", "Super-resolution", "scale", "superres",
      "Held-out photos shrunk by the given factor and enlarged back; the baseline is the "
      "cubic-spline enlargement the networks start from."),
@@ -134,7 +144,8 @@ EVALUATION_PARTS = (
 
 
 #: The part of ``python sol5.py evaluate --parts`` that writes each entry of the results file.
-_EVALUATE_PART = {"denoise": "denoise", "denoise_colour": "colour", "deblur": "deblur",
+_EVALUATE_PART = {"denoise": "denoise", "denoise_colour": "colour", "unseen_colour": "unseen",
+                  "unseen_gray": "unseen", "deblur": "deblur",
                   "deblur_fonts": "fonts", "superres": "superres",
                   "superres_unseen": "superres-unseen"}
 
@@ -486,6 +497,93 @@ def deep_prior_page(results, source):
 
 
 # --------------------------------------------------------------------------
+# Quality targets
+# --------------------------------------------------------------------------
+
+#: Suffixes of our rows in the colour tables, and of the shipped weights run in bfloat16
+#: (``experiments.COLOUR_NETWORK_SUFFIX``, ``experiments.BFLOAT16_SUFFIX``).
+COLOUR_NETWORK = ", colour network"
+BFLOAT16 = ", bfloat16"
+
+
+def _shipped(rows, images, level, suffix=""):
+    """The shipped weights' row, in bfloat16 where it was measured (``restore``'s default)."""
+    return _pick(rows, images, level, (SHIPPED_METHOD + suffix + BFLOAT16, SHIPPED_METHOD + suffix))
+
+
+def _versus(ours, anchor, margin, time_share):
+    """The cells of one target: ours against ``anchor`` + ``margin`` dB in PSNR, and our time
+    against ``time_share`` of the anchor's."""
+    distance = ours["psnr"] - anchor["psnr"] - margin
+    share = ours["seconds"] / anchor["seconds"] if anchor["seconds"] else float("inf")
+    return [f"{ours['psnr']:.2f} vs {anchor['psnr']:.2f}", f"{distance:+.2f}",
+            f"{share:.2f} (at most {time_share:.2f})",
+            "yes" if distance >= 0 and share <= time_share else "no"]
+
+
+def target_rows(evaluation, deep_prior=None):
+    """Rows of the targets table: goal, images, level, target, measured, distance, time, met."""
+    rows = []
+    colour = evaluation.get("unseen_colour") or []
+    for level in sorted({r["level"] for r in colour}):
+        anchor = _pick(colour, "unseen colour photos", level, ("CBM3D (true sigma)",))
+        ours = _shipped(colour, "unseen colour photos", level, COLOUR_NETWORK)
+        if anchor and ours:
+            rows.append(["colour", "unseen colour photos", _level(level), "CBM3D (true sigma)",
+                         ours["method"]] + _versus(ours, anchor, 0.0, 1 / 3))
+    gray = evaluation.get("unseen_gray") or []
+    for level in sorted({r["level"] for r in gray}):
+        anchor = _pick(gray, "unseen photos, gray", level, ("BM3D (true sigma)",))
+        ours = _shipped(gray, "unseen photos, gray", level)
+        if anchor and ours:
+            rows.append(["gray", "unseen photos, gray", _level(level), "BM3D (true sigma) + 0.5 dB",
+                         ours["method"]] + _versus(ours, anchor, 0.5, 1 / 4))
+    superres = evaluation.get("superres") or []
+    cubic = _pick(superres, "photos", "x2", ("cubic-spline enlargement",))
+    for methods, margin in (((SHIPPED_METHOD,), 2.0), (ASSIGNMENT_METHODS, 1.0)):
+        ours = _pick(superres, "photos", "x2", methods)
+        if cubic and ours:
+            gain = ours["psnr"] - cubic["psnr"]
+            rows.append(["super-resolution", "held-out photos", "x2",
+                         f"cubic + {margin:g} dB", ours["method"],
+                         f"{ours['psnr']:.2f} vs {cubic['psnr']:.2f}", f"{gain - margin:+.2f}",
+                         "", "yes" if gain >= margin else "no"])
+    unseen_sr = [r for r in evaluation.get("superres_unseen") or [] if r["photo"] == "mean"]
+    for r in unseen_sr:
+        rows.append(["super-resolution", "photos left out of training", r["level"],
+                     "cubic + 1 dB", "ours, assignment-sized", f"{r['ours']:.2f} vs {r['cubic']:.2f}",
+                     f"{r['gain'] - 1:+.2f}", "", "yes" if r["gain"] >= 1 else "no"])
+    for r in ((deep_prior or {}).get("sets") or {}).get("report", []):
+        if r.get("bm3d_mean") is None:
+            continue
+        short = r["dip_mean"] - r["bm3d_mean"] + 0.3
+        rows.append(["Deep Image Prior", f"{r['crops']} crops", _level(r["sigma"]),
+                     "mean gain >= BM3D's - 0.3 dB; worst gain >= 3 dB; <= 4 s",
+                     "deep_prior_restore_image",
+                     f"mean {r['dip_mean']:.2f} vs {r['bm3d_mean']:.2f}; worst {r['dip_worst']:.2f}",
+                     f"{min(short, r['dip_worst'] - 3):+.2f}", f"{r['dip_seconds']:.2f} s",
+                     "yes" if short >= 0 and r["dip_worst"] >= 3 and r["dip_seconds"] <= 4
+                     else "no"])
+    return rows
+
+
+def targets_page(evaluation, deep_prior, sources):
+    """Where the project stands against its quality and speed targets, from the results."""
+    machine = evaluation.get("part_machines", {}).get("unseen") or evaluation.get("machine")
+    return "\n".join([
+        generated_note(sources), "", "# Quality targets", "",
+        "Each row sets one of our restorations against its target. *Distance* is our PSNR "
+        "minus the target's, in dB (positive: met); *time* is our median seconds per image "
+        "divided by the anchor's, measured in the same run. The images and methods are those "
+        "of [evaluation.md](evaluation.md) and [deep-prior-results.md](deep-prior-results.md); "
+        "[restoring.md](restoring.md#what-limits-the-quality) says what limits the rows not met.",
+        "", machine_line(machine), "",
+        _table(["goal", "images", "level", "target", "ours", "PSNR (dB): ours vs anchor",
+                "distance (dB)", "time share", "met"], target_rows(evaluation, deep_prior)),
+        ""])
+
+
+# --------------------------------------------------------------------------
 # Training logs of the shipped weights
 # --------------------------------------------------------------------------
 
@@ -554,6 +652,11 @@ def render(results_dir):
     evaluation = _read(results_dir / "evaluation.json")
     if evaluation:
         pages["evaluation.md"] = evaluation_page(evaluation) + "\n"
+        dip_name = next((n for n in ("deep_prior.json", "deep_prior_quick.json")
+                         if (results_dir / n).is_file()), None)
+        pages["targets.md"] = targets_page(
+            evaluation, _read(results_dir / dip_name) if dip_name else None,
+            ["results/evaluation.json"] + ([f"results/{dip_name}"] if dip_name else []))
     speed, scaling = _read(results_dir / "speed.json"), _read(results_dir / "scaling.json")
     if speed or scaling:
         sources = [f"results/{n}" for n, d in (("speed.json", speed), ("scaling.json", scaling))

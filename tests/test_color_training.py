@@ -1,0 +1,154 @@
+"""Training the colour denoiser: RGB patch batches, the gray start, the photos it trains on."""
+import imageio.v3 as iio
+import keras
+import numpy as np
+import pytest
+
+import sol5
+from restoration import _corruption, _data, _training
+
+
+@pytest.fixture
+def rgb_images(write_images, tmp_path):
+    """Six random RGB images, each at least 3x a 24x24 patch."""
+    return write_images(tmp_path / "rgb", [(80 + 4 * i, 90, 3) for i in range(6)])
+
+
+def test_rgb_batches_have_three_channels_on_the_i_over_255_grid(rgb_images):
+    source, target = next(sol5.load_dataset(rgb_images, 16, sol5.colour_denoising_corruption,
+                                            (24, 24), representation=2))
+    assert source.shape == target.shape == (16, 24, 24, 3)
+    assert source.dtype == target.dtype == np.float64
+    assert source.min() >= -0.5 and source.max() <= 0.5
+    grid = (source + 0.5) * 255
+    np.testing.assert_allclose(grid, np.round(grid), atol=1e-6)
+    assert np.abs(source - target).max() > 0  # noise was added
+    # the noise differs between the channels of a pixel: drawn per channel, not per pixel
+    noise = source - target
+    assert np.abs(noise[..., 0] - noise[..., 1]).max() > 0
+
+
+def test_gray_batches_are_unchanged_by_the_colour_option(small_images):
+    np.random.seed(3)
+    gray = next(sol5.load_dataset(small_images, 4, sol5.denoising_corruption, (24, 24)))
+    np.random.seed(3)
+    explicit = next(sol5.load_dataset(small_images, 4, sol5.denoising_corruption, (24, 24),
+                                      representation=1))
+    assert gray[0].shape == (4, 24, 24, 1)
+    np.testing.assert_array_equal(gray[0], explicit[0])
+
+
+def test_rgb_batches_without_a_patch_form_corrupt_rgb_crops(rgb_images):
+    seen = []
+
+    def invert(image):
+        seen.append(image.shape)
+        return 1.0 - image
+    source, target = next(sol5.load_dataset(rgb_images, 3, invert, (24, 24), representation=2))
+    assert all(len(shape) == 3 and shape[-1] == 3 for shape in seen)
+    np.testing.assert_allclose(source, -target)
+
+
+def test_load_dataset_refuses_an_unknown_representation(rgb_images):
+    with pytest.raises(ValueError, match="representation"):
+        sol5.load_dataset(rgb_images, 4, sol5.colour_denoising_corruption, (24, 24),
+                          representation=3)
+
+
+def test_colour_corruption_refuses_gray_images():
+    with pytest.raises(ValueError, match="RGB"):
+        sol5.colour_denoising_corruption(np.zeros((30, 30)))
+
+
+def test_colour_noise_on_patches_has_one_sigma_per_patch():
+    patches = np.full((400, 12, 12, 3), 0.5, np.float32)
+    noisy = _corruption.gaussian_noise_on_patches(patches, 0.0, 0.2)
+    spread = (noisy - 0.5).reshape(400, -1, 3).std(axis=1)  # per patch and channel
+    np.testing.assert_allclose(spread[:, 0], spread[:, 1], rtol=0.35, atol=0.01)
+    assert spread.max() > 0.15 and spread.min() < 0.05
+
+
+def test_random_symmetries_turn_colour_patches_whole():
+    patches = np.random.default_rng(0).random((64, 5, 5, 3)).astype(np.float32)
+    turned = _corruption.random_symmetries(patches.copy())
+    for before, after in zip(patches, turned):  # each pixel keeps its three channels together
+        assert sorted(map(tuple, before.reshape(-1, 3))) == sorted(map(tuple, after.reshape(-1, 3)))
+    assert not np.array_equal(turned, patches)
+
+
+def test_a_gray_network_starts_a_colour_network_that_restores_gray_images_alike():
+    gray = sol5.build_nn_model(16, 16, 6, 2)
+    for weight in gray.weights:
+        weight.assign(np.random.default_rng(1).normal(0, 0.3, weight.shape))
+    colour = sol5.build_color_nn_model(16, 16, 6, 2)
+    colour.set_weights(_training.starting_weights(colour, gray))
+    image = np.random.default_rng(2).random((30, 34))
+    expected = sol5.restore_image(image, gray)
+    restored = sol5.restore_color_image(np.dstack([image] * 3), colour)
+    for channel in range(3):
+        np.testing.assert_allclose(restored[..., channel], expected, atol=1e-5)
+
+
+def test_starting_weights_refuse_another_architecture():
+    with pytest.raises(ValueError, match="does not match"):
+        _training.starting_weights(sol5.build_color_nn_model(8, 8, 6, 2),
+                                   sol5.build_nn_model(8, 8, 6, 1))
+    with pytest.raises(ValueError, match="does not match"):
+        _training.starting_weights(sol5.build_nn_model(8, 8, 6, 1),
+                                   sol5.build_color_nn_model(8, 8, 6, 1))
+
+
+def test_quick_colour_training_returns_a_colour_network_and_saves_checkpoints(tmp_path, rgb_images,
+                                                                              monkeypatch):
+    monkeypatch.setattr(_data, "colour_training_photos", lambda extra=(): rgb_images)
+    gray = sol5.build_nn_model(24, 24, 48, 1)
+    gray.save(tmp_path / "gray.keras")
+    checkpoint = tmp_path / "checkpoint.keras"
+    model = sol5.learn_color_denoising_model(1, quick_mode=True, init_from=tmp_path / "gray.keras",
+                                             checkpoint=checkpoint)
+    assert model.input_shape == model.output_shape == (None, 24, 24, 3)
+    saved = keras.models.load_model(checkpoint, compile=False)
+    assert saved.output_shape == (None, 24, 24, 3)
+
+
+def test_extra_photo_folders_join_the_training_list(tmp_path, write_images):
+    folder = tmp_path / "extra"
+    write_images(folder, [(120, 100, 3), (90, 140)], suffix=".png")
+    (folder / "notes.txt").write_text("not a photo")
+    paths = _data.colour_training_photos([folder])
+    extra = [p for p in paths if "extra-photos" in p]
+    assert len(extra) == 2 * len(_data.PHOTO_SCALES)
+    assert all(iio.imread(p).shape[-1] == 3 for p in extra)  # gray photos are stored as RGB
+    assert paths == _data.colour_training_photos([folder])  # a fixed order
+    with pytest.raises(ValueError, match="not a folder"):
+        _data.colour_training_photos([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no .jpg or .png"):
+        _data.colour_training_photos([tmp_path / "empty"])
+
+
+def test_colour_training_photos_hold_no_held_out_photo():
+    held_out = [_data.load_skimage_photo(name, 2) for name in _data.HELD_OUT_PHOTOS]
+    for path in _data.colour_training_photos():
+        image = sol5.read_image(path, 2)
+        for photo in held_out:
+            assert image.shape != photo.shape or not np.allclose(image, photo, atol=2 / 255)
+
+
+def test_unseen_photos_are_centre_crops_of_the_named_files(tmp_path, monkeypatch):
+    rgb = np.random.default_rng(4).integers(0, 256, (300, 280, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "baboon.png", rgb)
+    iio.imwrite(tmp_path / "not_listed.png", rgb)
+    monkeypatch.setenv("SOL5_UNSEEN_PHOTOS", str(tmp_path))
+    photos = _data.unseen_photos()
+    assert list(photos) == ["baboon"]
+    side = _data.UNSEEN_CROP
+    top, left = (300 - side) // 2, (280 - side) // 2
+    np.testing.assert_allclose(photos["baboon"], rgb[top:top + side, left:left + side] / 255,
+                               atol=1e-12)
+
+
+def test_command_line_takes_extra_photos_for_the_colour_denoiser_only():
+    from restoration import cli
+    with pytest.raises(SystemExit, match="extra-photos"):
+        cli.main(["train", "--tasks", "denoise", "--quick", "--extra-photos", "somewhere"])
