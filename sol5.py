@@ -433,10 +433,10 @@ def train_model(model, images, corruption_func, batch_size,
     if None in crop_size:
         raise ValueError(f"the model's input must have a fixed size to train on patches, "
                          f"got input shape {model.input_shape}")
-    representation = 2 if _image_channels(model) == 3 else 1
+    colour = {"representation": 2} if _image_channels(model) == 3 else {}  # RGB patches
     train_images, valid_images = split_train_valid(images)
     train_set, valid_set = (_training.fit_feed(load_dataset(part, batch_size, corruption_func,
-                                                            crop_size, representation=representation))
+                                                            crop_size, **colour))
                             for part in (train_images, valid_images))
     model.compile(loss="mean_squared_error", optimizer=Adam(learning_rate=learning_rate, beta_2=0.9))
     return model.fit(train_set, steps_per_epoch=steps_per_epoch, epochs=num_epochs,

@@ -95,12 +95,12 @@ sol5: deblur: trained in 77 s, saved /root/out/deblur_long.keras; held-out PSNR 
 @pytest.fixture
 def results(tmp_path):
     folder = tmp_path / "results"
-    (folder / "gpu_logs").mkdir(parents=True)
+    (folder / "training_logs").mkdir(parents=True)
     for name, data in (("evaluation", _evaluation()), ("depth_study", _depth_study()),
                        ("speed", _speed()), ("scaling", _scaling()),
                        ("deep_prior_quick", _dip())):
         (folder / f"{name}.json").write_text(json.dumps(data))
-    (folder / "gpu_logs" / "run9_deblur.txt").write_text(LOG, encoding="utf-8")
+    (folder / "training_logs" / "run9_deblur.txt").write_text(LOG, encoding="utf-8")
     return folder
 
 
@@ -214,7 +214,7 @@ def test_deep_prior_and_logs(results):
     assert "| grass[0:64, 0:64] | 0.05 | 0.071 | 1.50 | 1.00 | 0.75 | 400 |" in _lines(dip)
     assert "not installed" in dip
     logs = pages["training-logs.md"]
-    assert ("| [run9_deblur.txt](../results/gpu_logs/run9_deblur.txt) | deblur | 42 | 2 of 3 | "
+    assert ("| [run9_deblur.txt](../results/training_logs/run9_deblur.txt) | deblur | 42 | 2 of 3 | "
             "250 | 14 | 77 | 0.0021 | 18.00 -> 30.50 |") in _lines(logs)
 
 
