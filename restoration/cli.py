@@ -6,6 +6,7 @@ command line) and holds no restoration logic of its own.
 """
 
 import contextlib
+import json
 import os
 import pathlib
 import re
@@ -98,6 +99,9 @@ def _cmd_train(args):
                               **options, **extra)
         seconds = time.perf_counter() - start
         model.save(path)
+        record = experiments.training_record(["python", "sol5.py", *args.argv], seconds,
+                                             args.extra_photos or ())
+        path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
         clean, corrupted, corrupted_view = examples[task]
         restored = spec["apply"](corrupted, model)
         before, after = psnr(clean, corrupted_view, data_range=1), psnr(clean, restored, data_range=1)
@@ -293,7 +297,8 @@ def build_parser():
         "train", parents=[common],
         help="train both models at the assignment's settings and restore held-out examples",
         description="Train the denoising and deblurring models (assignment settings), save them "
-                    "as outputs/denoise.keras and outputs/deblur.keras, restore one "
+                    "as outputs/denoise.keras and outputs/deblur.keras (each with a .json record "
+                    "of the command, machine, time and photos), restore one "
                     "held-out image per task and save outputs/restoration_examples.png.")
     train.add_argument("--tasks", nargs="+", choices=list(TASKS), default=["denoise", "deblur"],
                        help="what to train (default: denoise deblur)")
@@ -433,7 +438,9 @@ def _cmd_depth_study(args):
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # for the record saved beside a trained model
     with _library_chatter(args.verbose):
         args.func(args)
 

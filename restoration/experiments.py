@@ -76,6 +76,31 @@ def machine_facts():
             "gpus": len(tf.config.list_physical_devices("GPU"))}
 
 
+def training_record(command, seconds, extra_folders=()):
+    """What made a trained model (saved beside it as ``TASK_PRESET.json`` by ``sol5.py train``):
+    the command, the machine (with its CPU's name), the training time, the offline photos by name
+    and every photo of ``extra_folders`` by file name with its SHA-256 digest."""
+    import hashlib
+    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    extra = {}
+    for folder in extra_folders:
+        files = sorted(f for f in pathlib.Path(folder).iterdir()
+                       if f.suffix.lower() in _data.PHOTO_EXTENSIONS)
+        extra[str(folder)] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    return {"command": command, "machine": dict(machine_facts(), cpu=cpu),
+            "training_seconds": round(seconds), "offline_photos": list(_data.TRAIN_PHOTOS),
+            "extra_photos": extra}
+
+
+def _read_lines(path):
+    try:
+        with open(path) as lines:
+            return lines.read().splitlines()
+    except OSError:
+        return []
+
+
 # --------------------------------------------------------------------------
 # Section 7.3: depth study
 # --------------------------------------------------------------------------

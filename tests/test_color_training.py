@@ -152,3 +152,23 @@ def test_command_line_takes_extra_photos_for_the_colour_denoiser_only():
     from restoration import cli
     with pytest.raises(SystemExit, match="extra-photos"):
         cli.main(["train", "--tasks", "denoise", "--quick", "--extra-photos", "somewhere"])
+
+
+def test_command_line_trains_the_colour_denoiser_and_records_what_trained_it(tmp_path, write_images):
+    import hashlib
+    import json
+    from restoration import cli
+    extra = tmp_path / "extra"
+    write_images(extra, [(100, 110, 3)], suffix=".jpg")
+    argv = ["train", "--quick", "--tasks", "denoise-colour", "--num-res-blocks", "1",
+            "--extra-photos", str(extra)]
+    cli.main(argv)
+    outputs = tmp_path / "outputs"  # conftest points SOL5_OUTPUTS here
+    model = keras.models.load_model(outputs / "denoise-colour.keras", compile=False)
+    assert model.output_shape == (None, 24, 24, 3)
+    record = json.loads((outputs / "denoise-colour.json").read_text())
+    assert record["command"] == ["python", "sol5.py", *argv]
+    digest = hashlib.sha256((extra / "img_000.jpg").read_bytes()).hexdigest()
+    assert record["extra_photos"] == {str(extra): {"img_000.jpg": digest}}
+    assert record["offline_photos"] == list(_data.TRAIN_PHOTOS)
+    assert record["training_seconds"] >= 0 and record["machine"]["cpu_count"] >= 1
