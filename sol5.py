@@ -890,8 +890,8 @@ def choose_recipe(task, preset=None, num_res_blocks=5, quick_mode=False):
     Parameters
     ----------
     task : {'denoise', 'deblur', 'superres', 'denoise-colour'}
-        The task's key in ``PRESETS`` (and but for the colour denoiser, which
-        defaults to the denoising recipe, in :data:`ASSIGNMENT_RECIPES`).
+        The task's key in ``PRESETS``, and without a preset in
+        :data:`ASSIGNMENT_RECIPES` (``'denoise-colour'`` takes the denoising one).
     preset : str, optional
         None for the assignment's recipe with ``num_res_blocks`` blocks, else a key of
         ``PRESETS[task]`` (which fixes its own depth).
