@@ -604,8 +604,8 @@ def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "eval
     if set(parts) != set(EVALUATION_PARTS):  # read the file again now: another run may have saved
         saved = load_results(path)
         saved.pop("runs", None)
-        machines = dict({name: saved["machine"] for name in EVALUATION_PARTS if "machine" in saved},
-                        **saved.get("part_machines", {}), **machines)
+        machines = {**{name: saved["machine"] for name in EVALUATION_PARTS if "machine" in saved},
+                    **saved.get("part_machines", {}), **machines}  # later entries win
         report = dict(saved, **report)
         report["machine"] = saved.get("machine", machine)  # the record of the full run stays
     report["part_machines"] = machines
