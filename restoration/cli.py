@@ -60,8 +60,9 @@ TASKS = {
 }
 
 
-#: A colour denoiser (``sol5.build_color_nn_model``) that ``restore --task denoise`` uses for RGB
-#: and RGBA files when this file exists (``--colour-model`` names another).
+#: A colour denoiser (``sol5.build_color_nn_model``) that ``restore --task denoise`` without
+#: ``--model`` uses for RGB and RGBA files when this file exists (``--colour-model`` names another;
+#: a model named by ``--model`` restores every file).
 COLOUR_DENOISER = _data.ROOT / "models" / "denoise-colour_long.keras"
 
 
@@ -123,7 +124,8 @@ def _cmd_restore(args):
                          f"'python sol5.py train --tasks {args.task}' or pass --model PATH")
     jobs, ignored = restore_jobs(args.input, args.output)
     model = keras.models.load_model(model_path, compile=False)
-    colour_path = args.colour_model or (COLOUR_DENOISER if args.task == "denoise" else None)
+    colour_path = args.colour_model or (COLOUR_DENOISER if args.task == "denoise" and not args.model
+                                        else None)
     colour_model = (keras.models.load_model(colour_path, compile=False)
                     if colour_path is not None and os.path.isfile(colour_path) else None)
     if args.colour_model and colour_model is None:
@@ -344,8 +346,9 @@ def build_parser():
     restore.add_argument("output", help="output file (its extension picks the format) or folder")
     restore.add_argument("--colour-model", metavar="PATH",
                          help="a colour network (sol5.build_color_nn_model) for RGB and RGBA "
-                              "files; gray and CMYK files keep --model (for denoise the default "
-                              "is models/denoise-colour_long.keras, when that file exists)")
+                              "files; gray and CMYK files keep --model (for denoise without "
+                              "--model the default is models/denoise-colour_long.keras, when that "
+                              "file exists)")
     restore.add_argument("--overwrite", action="store_true",
                          help="replace outputs that already exist (inputs are never replaced)")
     restore.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",

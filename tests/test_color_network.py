@@ -111,3 +111,22 @@ def test_opponent_space_restores_the_mean_and_differences_not_the_channels():
     assert np.abs(got - sol5.restore_color_image(rgb, model)).max() > 1e-3
     with pytest.raises(ValueError, match="colour_space"):
         sol5.restore_color_image(rgb, model, colour_space="lab")
+
+
+def test_restore_takes_the_default_colour_denoiser_only_without_a_model(tmp_path, monkeypatch):
+    import imageio.v3 as iio
+    from restoration import cli
+    outputs = tmp_path / "outputs"  # conftest points SOL5_OUTPUTS here
+    outputs.mkdir()
+    gray_model = sol5.build_nn_model(8, 8, 4, 1)  # random weights: it changes its input
+    gray_model.save(outputs / "denoise.keras")
+    zero_residual(sol5.build_color_nn_model(8, 8, 4, 1)).save(tmp_path / "colour.keras")
+    monkeypatch.setattr(cli, "COLOUR_DENOISER", tmp_path / "colour.keras")
+    rgb = np.random.default_rng(9).integers(0, 256, (19, 23, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "rgb.png", rgb)
+    common = ["restore", "--task", "denoise", "--precision", "float32", str(tmp_path / "rgb.png")]
+    cli.main(common + [str(tmp_path / "default.png")])
+    np.testing.assert_array_equal(iio.imread(tmp_path / "default.png"), rgb)  # colour network
+    cli.main(common + [str(tmp_path / "named.png"), "--model", str(outputs / "denoise.keras")])
+    np.testing.assert_array_equal(iio.imread(tmp_path / "named.png"),
+                                  sol5.restore_color_image(rgb, gray_model, out_dtype=np.uint8))
