@@ -224,6 +224,11 @@ def colour_photos_dir():
     return build_once(cache_dir() / f"colour-photos-{COLOUR_CACHE_VERSION}", build)
 
 
+def photo_files(folder):
+    """The ``.jpg``, ``.jpeg`` and ``.png`` files of ``folder`` (not its subfolders), sorted."""
+    return sorted(f for f in pathlib.Path(folder).iterdir() if f.suffix.lower() in PHOTO_EXTENSIONS)
+
+
 def extra_photos_dir(folder):
     """The photos of ``folder`` (``.jpg``, ``.jpeg``, ``.png``, not its subfolders) in RGB, shrunk to
     :data:`MAX_PHOTO_SIDE` and stored at the scales of :data:`PHOTO_SCALES`, built once into
@@ -239,7 +244,7 @@ def extra_photos_dir(folder):
     if not folder.is_dir():
         raise ValueError(f"extra photos: {str(folder)!r} is not a folder; pass a folder of "
                          ".jpg/.png photos (docs/training-data.md shows one that a package installs)")
-    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in PHOTO_EXTENSIONS)
+    files = photo_files(folder)
     if not files:
         raise ValueError(f"extra photos: {str(folder)!r} holds no .jpg or .png file")
     digest = hashlib.sha256()

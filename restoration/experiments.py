@@ -40,7 +40,8 @@ def held_out_examples(seed=0):
     """Per task, a held-out (clean, corrupted, corrupted at full size) triple.
 
     Never part of any training list.  Denoising: scikit-image's ``camera`` with sigma 0.1
-    noise (colour denoising: ``astronaut`` with sigma 0.1 noise on each channel); deblurring: scikit-image's scanned ``page`` blurred by a 7-pixel line at 3*pi/4
+    noise (colour denoising: ``astronaut`` with sigma 0.1 noise on each channel); deblurring:
+    scikit-image's scanned ``page`` blurred by a 7-pixel line at 3*pi/4
     (the assignment's figure), rounded to i/255; super-resolution: ``camera`` shrunk 2 or 3
     times (its full-size view is the cubic-spline enlargement).
     """
@@ -85,9 +86,8 @@ def training_record(command, seconds, extra_folders=()):
                 if line.startswith("model name")), platform.processor())
     extra = {}
     for folder in extra_folders:
-        files = sorted(f for f in pathlib.Path(folder).iterdir()
-                       if f.suffix.lower() in _data.PHOTO_EXTENSIONS)
-        extra[str(folder)] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+        extra[str(folder)] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                              for f in _data.photo_files(folder)}
     return {"command": command, "machine": dict(machine_facts(), cpu=cpu),
             "training_seconds": round(seconds), "offline_photos": list(_data.TRAIN_PHOTOS),
             "extra_photos": extra}
@@ -533,7 +533,7 @@ def _evaluate_unseen(models, figure_dir):
     photos = _data.unseen_photos()
     if not photos:
         print(f"sol5: evaluate: no unseen photos in {_data.unseen_photos_dir()} "
-              "(docs/evaluation.md says how to install them); part 'unseen' skipped")
+              "(docs/training-data.md says how to install them); part 'unseen' skipped")
         return {}
     import skimage.color
     colour_cases = color_denoise_cases(photos=photos)
