@@ -723,7 +723,7 @@ def denoising_corruption(image):
 
 
 def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32",
-                          max_minutes=None, init_from=None):
+                          max_minutes=None, init_from=None, extra_photos=()):
     """Train a network that removes Gaussian noise of unknown sigma in [0, 0.2].
 
     24x24 patches, 48 channels; batches of 100, 100 steps per epoch, 5 epochs,
@@ -752,6 +752,9 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     init_from : str or path-like, optional
         Keyword only. Continue from the weights of this saved model (same
         network), the step size starting at ``CONTINUE_RATE``.
+    extra_photos : sequence of str or path-like, optional
+        Keyword only. Folders of further photos (``.jpg``/``.png``) to train
+        on beside the dataset, read in gray.
 
     Returns
     -------
@@ -765,7 +768,8 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
         ``num_res_blocks``.
     """
     recipe = choose_recipe("denoise", preset, num_res_blocks, quick_mode)
-    return learn_with_recipe("denoising", sol5_utils.images_for_denoising(), denoising_corruption,
+    images = _data.with_extra_photos(sol5_utils.images_for_denoising(), extra_photos)
+    return learn_with_recipe("denoising", images, denoising_corruption,
                              recipe, precision, max_minutes, init_from)
 
 
@@ -1035,7 +1039,8 @@ def super_resolution_corruption(scale):
 
 
 def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *, preset=None,
-                                 precision="float32", max_minutes=None, init_from=None):
+                                 precision="float32", max_minutes=None, init_from=None,
+                                 extra_photos=()):
     """Train a network that restores the detail lost by shrinking photos ``scale`` times.
 
     Same recipe as :func:`learn_denoising_model` (24x24 patches, 48 channels, 100 x 100 x 5
@@ -1049,7 +1054,7 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
         Train on the quick schedule (10, 3, 2, 30), same code path.
     scale : float, optional
         Enlargement factor the model is for, at least 2.
-    preset, precision, max_minutes, init_from : optional
+    preset, precision, max_minutes, init_from, extra_photos : optional
         Keyword only, as for :func:`learn_denoising_model` (presets of
         ``_presets.PRESETS['superres']``).
 
@@ -1065,8 +1070,8 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
     """
     corruption = super_resolution_corruption(scale)
     recipe = choose_recipe("superres", preset, num_res_blocks, quick_mode)
-    return learn_with_recipe(f"x{scale:g} super-resolution",
-                             sol5_utils.images_for_super_resolution(), corruption, recipe,
+    images = _data.with_extra_photos(sol5_utils.images_for_super_resolution(), extra_photos)
+    return learn_with_recipe(f"x{scale:g} super-resolution", images, corruption, recipe,
                              precision, max_minutes, init_from)
 
 
@@ -1106,22 +1111,51 @@ def super_resolve_image(low_res_image, base_model, scale=2, *, precision="float3
 # 7.5  Colour denoising (an extra: the graded functions stay gray)
 # ==========================================================================
 
-@_corruption.with_patch_form(0, lambda patches: _corruption.gaussian_noise_on_patches(
-    patches, *DENOISE_SIGMAS), augment=True)
-def colour_denoising_corruption(image):
-    """:func:`denoising_corruption` for an RGB image ``(height, width, 3)``: one sigma drawn from
-    [0, 0.2], independent noise on every channel, rounded to i/255 and clipped."""
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"colour_denoising_corruption corrupts RGB images (height, width, 3), "
-                         f"got shape {image.shape}; use denoising_corruption for gray ones")
-    sigma = np.random.uniform(*DENOISE_SIGMAS)
-    return quantize(image + np.random.normal(0.0, sigma, image.shape))
+def colour_denoising_corruption_with(low_sigma_share=0.0):
+    """The colour denoiser's corruption, with a share of its noise levels from the lower half.
+
+    Parameters
+    ----------
+    low_sigma_share : float, optional
+        Probability, in [0, 1], that an image's sigma is drawn from [0, 0.1] instead of
+        [0, 0.2] (:func:`_corruption.draw_sigmas`).  More low sigmas weigh the training loss,
+        which the larger errors of high sigmas otherwise dominate, towards light noise.
+
+    Returns
+    -------
+    callable
+        ``corruption(image)`` for RGB images, with a batched patch form.
+
+    Raises
+    ------
+    ValueError
+        If ``low_sigma_share`` is outside [0, 1].
+    """
+    low_sigma_share = float(low_sigma_share)
+    if not 0.0 <= low_sigma_share <= 1.0:
+        raise ValueError(f"low_sigma_share is a probability in [0, 1], got {low_sigma_share}")
+
+    @_corruption.with_patch_form(0, lambda patches: _corruption.gaussian_noise_on_patches(
+        patches, *DENOISE_SIGMAS, low_share=low_sigma_share), augment=True)
+    def colour_denoising_corruption(image):
+        """:func:`denoising_corruption` for an RGB image ``(height, width, 3)``: one sigma drawn
+        from [0, 0.2], independent noise on every channel, rounded to i/255 and clipped."""
+        image = np.asarray(image, dtype=np.float64)
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"colour_denoising_corruption corrupts RGB images (height, width, 3), "
+                             f"got shape {image.shape}; use denoising_corruption for gray ones")
+        sigma = _corruption.draw_sigmas(1, *DENOISE_SIGMAS, low_share=low_sigma_share)[0]
+        return quantize(image + np.random.normal(0.0, sigma, image.shape))
+    return colour_denoising_corruption
+
+
+#: The colour denoiser's corruption with sigma drawn uniformly from [0, 0.2].
+colour_denoising_corruption = colour_denoising_corruption_with()
 
 
 def learn_color_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None,
                                 precision="float32", max_minutes=None, init_from=None,
-                                extra_photos=(), checkpoint=None):
+                                extra_photos=(), checkpoint=None, low_sigma_share=0.0):
     """Train a colour network (:func:`build_color_nn_model`) that removes Gaussian noise of
     unknown sigma in [0, 0.2] from RGB photos; :func:`restore_color_image` runs it.
 
@@ -1139,15 +1173,24 @@ def learn_color_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=No
         Keyword only. Folders of further photos to train on (``.jpg``/``.png``).
     checkpoint : str or path-like, optional
         Keyword only. Save the model there after every epoch.
+    low_sigma_share : float, optional
+        Keyword only. Share of the patches whose sigma is drawn from [0, 0.1] instead of
+        [0, 0.2] (:func:`colour_denoising_corruption_with`).
 
     Returns
     -------
     keras.Model
         Three channels in and out.
+
+    Raises
+    ------
+    ValueError
+        If ``low_sigma_share`` is outside [0, 1].
     """
+    corruption = colour_denoising_corruption_with(low_sigma_share)
     recipe = choose_recipe("denoise-colour", preset, num_res_blocks, quick_mode)
     return learn_with_recipe("colour denoising", _data.colour_training_photos(extra_photos),
-                             colour_denoising_corruption, recipe, precision, max_minutes,
+                             corruption, recipe, precision, max_minutes,
                              init_from, image_channels=3, checkpoint=checkpoint)
 
 

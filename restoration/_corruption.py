@@ -124,10 +124,32 @@ def bordered_indices(crop_origin, crop_length, patch_offset, patch_length, margi
     return crop_origin[:, None] + inside
 
 
-def gaussian_noise_on_patches(patches, min_sigma, max_sigma):
+def draw_sigmas(count, min_sigma, max_sigma, low_share=0.0):
+    """``count`` noise levels drawn uniformly from [min_sigma, max_sigma]; with ``low_share > 0``
+    each of them is, with that probability, drawn from the lower half of the range instead.
+
+    ``low_share=0`` takes exactly the uniform draw (the same numbers from numpy's global
+    generator).
+
+    Examples
+    --------
+    >>> np.random.seed(0)
+    >>> bool(np.all(draw_sigmas(1000, 0.0, 0.2, low_share=1.0) <= 0.1))
+    True
+    """
+    sigmas = np.random.uniform(min_sigma, max_sigma, size=count)
+    if low_share:
+        lower = np.random.random_sample(count) < low_share
+        sigmas[lower] = min_sigma + (sigmas[lower] - min_sigma) / 2
+    return sigmas
+
+
+def gaussian_noise_on_patches(patches, min_sigma, max_sigma, low_share=0.0):
     """:func:`add_gaussian_noise` on a stack of images ``(n, h, w)`` at once, one sigma each
-    (the same sigma on every channel of a colour stack ``(n, h, w, channels)``)."""
-    sigmas = np.random.uniform(min_sigma, max_sigma, size=(len(patches),) + (1,) * (patches.ndim - 1))
+    (the same sigma on every channel of a colour stack ``(n, h, w, channels)``), drawn by
+    :func:`draw_sigmas`."""
+    sigmas = draw_sigmas(len(patches), min_sigma, max_sigma, low_share)
+    sigmas = sigmas.reshape((len(patches),) + (1,) * (patches.ndim - 1))
     return quantize(patches + sigmas * np.random.standard_normal(patches.shape))
 
 

@@ -258,15 +258,34 @@ def extra_photos_dir(folder):
                       build)
 
 
-def colour_training_photos(extra_folders=()):
-    """Paths of the colour denoiser's training photos: :func:`colour_photos_dir` and the photos of
-    each of ``extra_folders`` (:func:`extra_photos_dir`), in one fixed shuffle (seed
-    :data:`LIST_SEED`), as ``sol5_utils.list_images`` orders a folder."""
+def extra_photo_paths(extra_folders):
+    """Paths of the cached photos of each of ``extra_folders`` (:func:`extra_photos_dir`), sorted;
+    a gray task reads them in gray."""
+    return sorted(str(p) for folder in extra_folders for p in extra_photos_dir(folder).glob("*.png"))
+
+
+def _shuffled(paths):
+    """``paths`` sorted, then in one fixed shuffle (seed :data:`LIST_SEED`), as
+    ``sol5_utils.list_images`` orders a folder, so that the 80/20 split mixes every source."""
     import random
-    folders = [colour_photos_dir()] + [extra_photos_dir(f) for f in extra_folders]
-    paths = sorted(str(p) for folder in folders for p in folder.glob("*.png"))
+    paths = sorted(paths)
     random.Random(LIST_SEED).shuffle(paths)
     return paths
+
+
+def with_extra_photos(paths, extra_folders=()):
+    """A gray task's training list: ``paths`` as given, or with the photos of ``extra_folders``
+    (:func:`extra_photo_paths`) added and all of them shuffled (:func:`_shuffled`)."""
+    if not extra_folders:
+        return list(paths)
+    return _shuffled(list(paths) + extra_photo_paths(extra_folders))
+
+
+def colour_training_photos(extra_folders=()):
+    """Paths of the colour denoiser's training photos: :func:`colour_photos_dir` and the photos of
+    each of ``extra_folders`` (:func:`extra_photo_paths`), shuffled (:func:`_shuffled`)."""
+    return _shuffled([str(p) for p in colour_photos_dir().glob("*.png")]
+                     + extra_photo_paths(extra_folders))
 
 
 def fallback_text_dir():

@@ -60,6 +60,10 @@ TASKS = {
 }
 
 
+#: The tasks that train on photos, and so take ``--extra-photos``.
+PHOTO_TASKS = ("denoise", "denoise-colour", "superres-x2", "superres-x3")
+
+
 #: A colour denoiser (``sol5.build_color_nn_model``) that ``restore --task denoise`` without
 #: ``--model`` uses for RGB and RGBA files when this file exists (``--colour-model`` names another;
 #: a model named by ``--model`` restores every file).
@@ -82,8 +86,13 @@ def _cmd_train(args):
             raise SystemExit("sol5: --init-from continues one model: name one task with --tasks")
         options = {"preset": args.preset, "precision": "mixed_bfloat16" if args.bf16 else "float32",
                    "max_minutes": args.max_minutes, "init_from": args.init_from}
-    if args.extra_photos and args.tasks != ["denoise-colour"]:
-        raise SystemExit("sol5: --extra-photos adds photos to the colour denoiser's training: "
+    not_photos = [task for task in args.tasks if task not in PHOTO_TASKS]
+    if args.extra_photos and not_photos:
+        raise SystemExit(f"sol5: --extra-photos adds photos to a photo task's training, and "
+                         f"{', '.join(not_photos)} trains on other images: use it with "
+                         f"--tasks among {', '.join(PHOTO_TASKS)}")
+    if args.low_sigma_share and args.tasks != ["denoise-colour"]:
+        raise SystemExit("sol5: --low-sigma-share changes the colour denoiser's noise levels: "
                          "use it with --tasks denoise-colour")
     out_dir = _data.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -92,16 +101,17 @@ def _cmd_train(args):
     for task in args.tasks:
         spec = TASKS[task]
         path = default_model_path(task, args.preset)
-        extra = ({"extra_photos": args.extra_photos or (),
-                  "checkpoint": path.with_name(path.stem + ".checkpoint.keras")}
-                 if task == "denoise-colour" else {})
+        extra = {"extra_photos": args.extra_photos} if args.extra_photos else {}
+        if task == "denoise-colour":
+            extra.update(checkpoint=path.with_name(path.stem + ".checkpoint.keras"),
+                         low_sigma_share=args.low_sigma_share)
         start = time.perf_counter()
         model = spec["learn"](num_res_blocks=args.num_res_blocks, quick_mode=args.quick,
                               **options, **extra)
         seconds = time.perf_counter() - start
         model.save(path)
         record = experiments.training_record(["python", "sol5.py", *args.argv], seconds,
-                                             args.extra_photos or ())
+                                             args.extra_photos or (), args.init_from)
         path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
         clean, corrupted, corrupted_view = examples[task]
         restored = spec["apply"](corrupted, model)
@@ -315,8 +325,12 @@ def build_parser():
                        help="continue training from this saved model (same task and preset; "
                             "denoise-colour also starts from a gray denoiser of the same preset)")
     train.add_argument("--extra-photos", nargs="+", default=None, metavar="FOLDER",
-                       help="denoise-colour only: also train on the .jpg/.png photos of these "
-                            "folders (docs/training-data.md names a package that installs some)")
+                       help="photo tasks (denoise, denoise-colour, superres-x2/x3): also train "
+                            "on the .jpg/.png photos of these folders (docs/training-data.md "
+                            "names a package that installs some)")
+    train.add_argument("--low-sigma-share", type=float, default=0.0, metavar="P",
+                       help="denoise-colour only: draw each patch's sigma from [0, 0.1] instead "
+                            "of [0, 0.2] with probability P (default 0)")
     train.add_argument("--preset", choices=["extended", "strong", "long"], default=None,
                        help="train a stronger recipe instead of the assignment's settings: "
                             "extended (deblur only: the assignment's network, 4x the steps), "

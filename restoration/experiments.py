@@ -77,10 +77,12 @@ def machine_facts():
             "gpus": len(tf.config.list_physical_devices("GPU"))}
 
 
-def training_record(command, seconds, extra_folders=()):
+def training_record(command, seconds, extra_folders=(), init_from=None):
     """What made a trained model (saved beside it as ``TASK_PRESET.json`` by ``sol5.py train``):
     the command, the machine (with its CPU's name), the training time, the offline photos by name
-    and every photo of ``extra_folders`` by file name with its SHA-256 digest."""
+    and every photo of ``extra_folders`` by file name with its SHA-256 digest.  A model continued
+    from ``init_from`` also keeps the record saved beside that model, if any, as
+    ``continued_from``, so a chain of runs is recorded whole."""
     import hashlib
     cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor())
@@ -88,9 +90,13 @@ def training_record(command, seconds, extra_folders=()):
     for folder in extra_folders:
         extra[str(folder)] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
                               for f in _data.photo_files(folder)}
-    return {"command": command, "machine": dict(machine_facts(), cpu=cpu),
-            "training_seconds": round(seconds), "offline_photos": list(_data.TRAIN_PHOTOS),
-            "extra_photos": extra}
+    record = {"command": command, "machine": dict(machine_facts(), cpu=cpu),
+              "training_seconds": round(seconds), "offline_photos": list(_data.TRAIN_PHOTOS),
+              "extra_photos": extra}
+    earlier = pathlib.Path(init_from).with_suffix(".json") if init_from else None
+    if earlier is not None and earlier.is_file():
+        record["continued_from"] = json.loads(earlier.read_text())
+    return record
 
 
 def _read_lines(path):

@@ -68,6 +68,33 @@ def test_colour_noise_on_patches_has_one_sigma_per_patch():
     assert spread.max() > 0.15 and spread.min() < 0.05
 
 
+def test_low_sigma_share_draws_that_share_of_sigmas_from_the_lower_half():
+    np.random.seed(3)
+    uniform = np.random.uniform(0.0, 0.2, 4000)
+    np.random.seed(3)
+    np.testing.assert_array_equal(_corruption.draw_sigmas(4000, 0.0, 0.2), uniform)
+    np.random.seed(3)
+    sigmas = _corruption.draw_sigmas(4000, 0.0, 0.2, low_share=0.5)
+    assert sigmas.min() >= 0.0 and sigmas.max() <= 0.2
+    assert np.mean(sigmas < 0.1) == pytest.approx(0.75, abs=0.03)  # half of 1/2, plus 1/2
+
+
+def test_colour_corruption_with_every_sigma_low_adds_light_noise_only(rgb_images):
+    np.random.seed(4)
+    corruption = sol5.colour_denoising_corruption_with(low_sigma_share=1.0)
+    clean = np.full((40, 40, 3), 0.5)
+    assert max(np.std(corruption(clean) - clean) for _ in range(30)) < 0.11
+    patches = np.full((300, 12, 12, 3), 0.5, np.float32)
+    noisy = corruption.patch_form.corrupt(patches)
+    assert (noisy - 0.5).reshape(300, -1).std(axis=1).max() < 0.11
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_colour_corruption_refuses_a_share_outside_0_1(share):
+    with pytest.raises(ValueError, match="low_sigma_share"):
+        sol5.learn_color_denoising_model(quick_mode=True, low_sigma_share=share)
+
+
 def test_random_symmetries_turn_colour_patches_whole():
     patches = np.random.default_rng(0).random((64, 5, 5, 3)).astype(np.float32)
     turned = _corruption.random_symmetries(patches.copy())
@@ -148,10 +175,52 @@ def test_unseen_photos_are_centre_crops_of_the_named_files(tmp_path, monkeypatch
                                atol=1e-12)
 
 
-def test_command_line_takes_extra_photos_for_the_colour_denoiser_only():
+def test_command_line_takes_extra_photos_for_photo_tasks_only():
     from restoration import cli
-    with pytest.raises(SystemExit, match="extra-photos"):
-        cli.main(["train", "--tasks", "denoise", "--quick", "--extra-photos", "somewhere"])
+    with pytest.raises(SystemExit, match="extra-photos.*deblur"):
+        cli.main(["train", "--tasks", "denoise", "deblur", "--quick", "--extra-photos", "somewhere"])
+
+
+def test_extra_photos_join_a_gray_training_list_mixed_through_both_parts(tmp_path, write_images):
+    extra = tmp_path / "extra"
+    write_images(extra, [(120, 100, 3), (100, 130, 3)], suffix=".jpg")
+    base = [f"/data/photo_{i}.jpg" for i in range(10)]
+    assert _data.with_extra_photos(base) == base  # without extras, the list as given
+    mixed = _data.with_extra_photos(base, [extra])
+    added = _data.extra_photo_paths([extra])
+    assert sorted(mixed) == sorted(base + added) and len(added) == 2 * len(_data.PHOTO_SCALES)
+    train, valid = sol5.split_train_valid(mixed)
+    assert any(p in added for p in train) and any(p in base for p in valid)
+    assert sol5.read_image(added[0], 1).ndim == 2  # a gray task reads them in gray
+
+
+def test_super_resolution_trains_on_extra_photos(tmp_path, write_images, monkeypatch):
+    extra = tmp_path / "extra"
+    write_images(extra, [(120, 100, 3)], suffix=".jpg")
+    seen = []
+    monkeypatch.setattr(sol5, "learn_with_recipe", lambda name, images, *rest, **kw: seen.extend(images))
+    sol5.learn_super_resolution_model(quick_mode=True, extra_photos=[extra])
+    assert set(_data.extra_photo_paths([extra])) <= set(seen)
+    assert len(seen) > len(_data.extra_photo_paths([extra]))
+
+
+def test_command_line_takes_a_low_sigma_share_for_the_colour_denoiser_only():
+    from restoration import cli
+    with pytest.raises(SystemExit, match="low-sigma-share"):
+        cli.main(["train", "--tasks", "denoise", "--quick", "--low-sigma-share", "0.5"])
+
+
+def test_a_continued_model_keeps_the_record_of_the_model_it_continued(tmp_path):
+    import json
+    from restoration import experiments
+    earlier = {"command": ["python", "sol5.py", "train", "--tasks", "denoise-colour"],
+               "training_seconds": 60}
+    (tmp_path / "first.json").write_text(json.dumps(earlier))
+    record = experiments.training_record(["python", "sol5.py", "train"], 30.4,
+                                         init_from=tmp_path / "first.keras")
+    assert record["continued_from"] == earlier and record["training_seconds"] == 30
+    assert "continued_from" not in experiments.training_record(["python"], 1.0,
+                                                               init_from=tmp_path / "none.keras")
 
 
 def test_command_line_trains_the_colour_denoiser_and_records_what_trained_it(tmp_path, write_images):

@@ -200,3 +200,16 @@ def test_a_partial_evaluation_records_which_machine_measured_each_part(tmp_path,
     assert saved["part_machines"]["colour"]["date"][:10] != "2020-01-02"
     page = report.evaluation_page(saved)
     assert "measured separately" in page and "--parts colour" in page and "2020-01-02" in page
+
+
+def test_a_part_rerun_replaces_its_own_machine_record(tmp_path, monkeypatch):
+    path = tmp_path / "evaluation.json"
+    old_machine = {"date": "2020-01-02T00:00:00", "cpu_count": 8, "machine": "x86_64"}
+    experiments._save_results({"machine": old_machine, "denoise": ["old"],
+                               "part_machines": {"denoise": old_machine, "colour": old_machine}}, path)
+    monkeypatch.setitem(experiments.EVALUATION_PARTS, "colour",
+                        lambda models, figure_dir: {"denoise_colour": ["rerun"]})
+    saved = experiments.run_evaluation(models={}, figure_dir=tmp_path, path=path, parts=("colour",))
+    assert saved["denoise_colour"] == ["rerun"] and saved["denoise"] == ["old"]
+    assert saved["part_machines"]["denoise"] == old_machine
+    assert saved["part_machines"]["colour"]["date"][:10] != "2020-01-02"
