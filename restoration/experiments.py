@@ -546,11 +546,13 @@ def _evaluate_unseen(models, figure_dir):
     colour_rows, _ = score_methods(_lighter(color_denoise_methods(
         models.get("denoise", {}), colour_cases, models.get("denoise-colour"))),
         colour_cases, group=lambda case: "unseen colour photos")
-    gray_cases = denoise_cases(photos={name: skimage.color.rgb2gray(image)
-                                       for name, image in photos.items()})
+    gray = {name: skimage.color.rgb2gray(image) for name, image in photos.items()}
+    gray_cases = denoise_cases(photos=gray)
     gray_rows, _ = score_methods(_lighter(denoise_methods(models.get("denoise", {}), gray_cases)),
                                  gray_cases, group=lambda case: "unseen photos, gray")
-    return {"unseen_colour": colour_rows, "unseen_gray": gray_rows, "unseen_photos": list(photos)}
+    superres_rows = super_resolution_rows(models.get("superres", {}), gray, "unseen photos, gray")
+    return {"unseen_colour": colour_rows, "unseen_gray": gray_rows,
+            "unseen_superres": superres_rows, "unseen_photos": list(photos)}
 
 
 def _evaluate_deblur(models, figure_dir):
@@ -756,11 +758,12 @@ def super_resolution_score(clean, method, scale):
     return psnr_ssim(clean[inner], enlarged[inner]) + (seconds,)
 
 
-def super_resolution_rows(models):
-    """Cubic-spline enlargement against our models on the held-out photos, per scale
-    (scored by :func:`super_resolution_score`)."""
+def super_resolution_rows(models, photos=None, images="photos"):
+    """Cubic-spline enlargement against our models on the held-out photos (or ``photos``, name ->
+    gray image, the rows' images named ``images``), per scale (scored by
+    :func:`super_resolution_score`)."""
     rows = []
-    photos = list(held_out_photos().values())
+    photos = list((photos or held_out_photos()).values())
     for scale in SR_SCALES:
         methods = {"cubic-spline enlargement": lambda low, shape: sol5.enlarge(low, shape)}
         ours = our_methods(models.get(scale, {}), lambda case, model, precision, s=scale:
@@ -769,7 +772,7 @@ def super_resolution_rows(models):
             methods[label] = lambda low, shape, restore=restore: restore((low, shape))
         for name, method in methods.items():
             scores = [super_resolution_score(clean, method, scale) for clean in photos]
-            rows.append({"method": name, "images": "photos", "level": f"x{scale}",
+            rows.append({"method": name, "images": images, "level": f"x{scale}",
                          "psnr": float(np.mean([p for p, _, _ in scores])),
                          "ssim": float(np.mean([q for _, q, _ in scores])),
                          "seconds": float(np.median([t for _, _, t in scores])), "n": len(scores)})

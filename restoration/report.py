@@ -140,6 +140,9 @@ EVALUATION_PARTS = (
     ("unseen_gray", "The same photos in gray", "sigma", None,
      "The crops above turned to gray (`skimage.color.rgb2gray`), with the methods of the "
      "first table."),
+    ("unseen_superres", "Super-resolution of the same photos", "scale", None,
+     "The gray crops above shrunk by the given factor and enlarged back, scored as in the "
+     "super-resolution table below."),
     ("superres", "Super-resolution", "scale", "superres",
      "Held-out photos shrunk by the given factor and enlarged back; the baseline is the "
      "cubic-spline enlargement the networks start from."),
@@ -148,7 +151,7 @@ EVALUATION_PARTS = (
 
 #: The part of ``python sol5.py evaluate --parts`` that writes each entry of the results file.
 _EVALUATE_PART = {"denoise": "denoise", "denoise_colour": "colour", "unseen_colour": "unseen",
-                  "unseen_gray": "unseen", "deblur": "deblur",
+                  "unseen_gray": "unseen", "unseen_superres": "unseen", "deblur": "deblur",
                   "deblur_fonts": "fonts", "superres": "superres",
                   "superres_unseen": "superres-unseen"}
 
@@ -541,16 +544,18 @@ def target_rows(evaluation, deep_prior=None):
         if anchor and ours:
             rows.append(["gray", "unseen photos, gray", _level(level), "BM3D (true sigma) + 0.5 dB",
                          ours["method"]] + _versus(ours, anchor, 0.5, 1 / 4))
-    superres = evaluation.get("superres") or []
-    cubic = _pick(superres, "photos", "x2", ("cubic-spline enlargement",))
-    for methods, margin in (((SHIPPED_METHOD,), 2.0), (ASSIGNMENT_METHODS, 1.0)):
-        ours = _pick(superres, "photos", "x2", methods)
-        if cubic and ours:
-            gain = ours["psnr"] - cubic["psnr"]
-            rows.append(["super-resolution", "held-out photos", "x2",
-                         f"cubic + {margin:g} dB", ours["method"],
-                         f"{ours['psnr']:.2f} vs {cubic['psnr']:.2f}", f"{gain - margin:+.2f}",
-                         "", "yes" if gain >= margin else "no"])
+    for key, images, label in (("unseen_superres", "unseen photos, gray", "unseen photos, gray"),
+                               ("superres", "photos", "held-out photos")):
+        superres = evaluation.get(key) or []
+        cubic = _pick(superres, images, "x2", ("cubic-spline enlargement",))
+        for methods, margin in (((SHIPPED_METHOD,), 2.0), (ASSIGNMENT_METHODS, 1.0)):
+            ours = _pick(superres, images, "x2", methods)
+            if cubic and ours:
+                gain = ours["psnr"] - cubic["psnr"]
+                rows.append(["super-resolution", label, "x2",
+                             f"cubic + {margin:g} dB", ours["method"],
+                             f"{ours['psnr']:.2f} vs {cubic['psnr']:.2f}", f"{gain - margin:+.2f}",
+                             "", "yes" if gain >= margin else "no"])
     unseen_sr = [r for r in evaluation.get("superres_unseen") or [] if r["photo"] == "mean"]
     for r in unseen_sr:
         rows.append(["super-resolution", "photos left out of training", r["level"],

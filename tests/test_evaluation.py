@@ -213,3 +213,18 @@ def test_a_part_rerun_replaces_its_own_machine_record(tmp_path, monkeypatch):
     assert saved["denoise_colour"] == ["rerun"] and saved["denoise"] == ["old"]
     assert saved["part_machines"]["denoise"] == old_machine
     assert saved["part_machines"]["colour"]["date"][:10] != "2020-01-02"
+
+
+def test_the_unseen_part_scores_colour_gray_and_super_resolution_on_the_same_photos(
+        tmp_path, monkeypatch):
+    rgb = np.random.default_rng(5).random((48, 48, 3))
+    monkeypatch.setattr(experiments._data, "unseen_photos", lambda: {"tiny": rgb})
+    report = experiments._evaluate_unseen({}, tmp_path)
+    assert report["unseen_photos"] == ["tiny"]
+    assert {r["images"] for r in report["unseen_colour"]} == {"unseen colour photos"}
+    assert {r["images"] for r in report["unseen_gray"]} == {"unseen photos, gray"}
+    assert "BM3D per channel (true sigma)" not in {r["method"] for r in report["unseen_colour"]}
+    superres = report["unseen_superres"]
+    assert {r["images"] for r in superres} == {"unseen photos, gray"}
+    assert {r["method"] for r in superres} == {"cubic-spline enlargement"}  # no model given
+    assert {r["level"] for r in superres} == {f"x{s}" for s in experiments.SR_SCALES}

@@ -274,3 +274,14 @@ def test_targets_set_each_result_against_its_anchor_and_time_share():
     assert rows[("Deep Image Prior", "0.05")][-1] == "no"  # 1.5 dB worst gain, 4.5 s
     page = report.targets_page(evaluation, dip, ["results/evaluation.json"])
     assert "| colour | unseen colour photos | 0.1 |" in page
+
+
+def test_targets_score_super_resolution_on_the_unseen_photos_before_the_held_out_ones():
+    unseen = [_row("cubic-spline enlargement", "unseen photos, gray", "x2", 28.0),
+              _row("ours, long preset (shipped)", "unseen photos, gray", "x2", 30.5)]
+    rows = [r for r in report.target_rows(dict(_evaluation(), unseen_superres=unseen))
+            if r[0] == "super-resolution"]
+    assert rows[0][1:3] == ["unseen photos, gray", "x2"]
+    assert rows[0][3:] == ["cubic + 2 dB", "ours, long preset (shipped)", "30.50 vs 28.00",
+                           "+0.50", "", "yes"]
+    assert rows[1][1] == "held-out photos" and len(rows) > 1
