@@ -424,7 +424,7 @@ def _cmd_report(args):
 
 
 def _write_docs():
-    for path in report.write_report():
+    for path in report.write_report(readme=_data.ROOT / "README.md"):
         print(f"sol5: wrote {path}")
 
 

@@ -285,3 +285,11 @@ def test_targets_score_super_resolution_on_the_unseen_photos_before_the_held_out
     assert rows[0][3:] == ["cubic + 2 dB", "ours, long preset (shipped)", "30.50 vs 28.00",
                            "+0.50", "", "yes"]
     assert rows[1][1] == "held-out photos" and len(rows) > 1
+
+
+def test_evaluate_and_the_depth_study_also_rewrite_the_readme_headline(monkeypatch):
+    from restoration import cli
+    calls = []
+    monkeypatch.setattr(report, "write_report", lambda **kwargs: calls.append(kwargs) or [])
+    cli._write_docs()
+    assert calls == [{"readme": ROOT / "README.md"}]
