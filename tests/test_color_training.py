@@ -79,7 +79,7 @@ def test_low_sigma_share_draws_that_share_of_sigmas_from_the_lower_half():
     assert np.mean(sigmas < 0.1) == pytest.approx(0.75, abs=0.03)  # half of 1/2, plus 1/2
 
 
-def test_colour_corruption_with_every_sigma_low_adds_light_noise_only(rgb_images):
+def test_colour_corruption_with_every_sigma_low_adds_light_noise_only():
     np.random.seed(4)
     corruption = sol5.colour_denoising_corruption_with(low_sigma_share=1.0)
     clean = np.full((40, 40, 3), 0.5)
