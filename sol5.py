@@ -478,7 +478,7 @@ def model_for_any_size(base_model):
     return any_size
 
 
-def restore_image(corrupted_image, base_model, *, precision="float32"):
+def restore_image(corrupted_image, base_model, *, precision="float32", symmetries=1):
     """Restore a whole image with a network trained on small patches.
 
     The network is applied fully convolutionally.  An image larger than
@@ -498,6 +498,11 @@ def restore_image(corrupted_image, base_model, *, precision="float32"):
         bfloat16, faster where the CPU (AMX, AVX512-BF16) or GPU has bfloat16
         units, at a small cost in PSNR (docs/speed.md).  Where the machine has
         no fast bfloat16 it warns and uses float32.
+    symmetries : {1, 2, 4, 8}, optional
+        Keyword only.  Average the network's results on this many turned and
+        mirrored copies of the image, each turned back (a geometric
+        self-ensemble): a little more PSNR for as many times the work
+        (``restoration._tiling.SYMMETRIES`` lists them in order).
 
     Returns
     -------
@@ -508,7 +513,8 @@ def restore_image(corrupted_image, base_model, *, precision="float32"):
     ------
     ValueError
         If the image is not 2-D (see :func:`restore_color_image` for colour),
-        its values are outside [0, 1], or for an unknown precision.
+        its values are outside [0, 1], for an unknown precision, or for
+        ``symmetries`` other than 1, 2, 4 or 8.
 
     Examples
     --------
@@ -519,10 +525,12 @@ def restore_image(corrupted_image, base_model, *, precision="float32"):
     """
     image = as_gray_image(corrupted_image, "corrupted_image")
     precision = _training.check_precision(precision)
+    symmetries = _tiling.check_symmetries(symmetries)
     if _image_channels(base_model) != 1:
         raise ValueError(f"base_model reads {_image_channels(base_model)} channels; restore_image "
                          "restores gray images with a gray network (see restore_color_image)")
-    return _restore_planes(image, base_model, precision=precision).astype(np.float64)
+    return _restore_planes(image, base_model, precision=precision,
+                           symmetries=symmetries).astype(np.float64)
 
 
 def _image_channels(model):
@@ -530,20 +538,21 @@ def _image_channels(model):
     return model.input_shape[-1]
 
 
-def _restore_planes(planes, base_model, progress=None, precision="float32"):
+def _restore_planes(planes, base_model, progress=None, precision="float32", symmetries=1):
     """The network on a 2-D channel or an (H, W, C) stack in [0, 1] (any real dtype); float32
     in [0, 1] out, the same shape."""
     network = _tiling.network_runner(model_for_any_size(base_model), precision)
+    run = _tiling.averaged_over_symmetries(network.run, symmetries)
     shifted = planes.astype(np.float32)
     shifted -= 0.5
     tile = _tiling.TILE if network.radius is not None else max(shifted.shape[:2])  # strided
-    restored = _tiling.restore_tiled(shifted, network.run, network.radius or 0, tile, progress)
+    restored = _tiling.restore_tiled(shifted, run, network.radius or 0, tile, progress)
     restored += 0.5
     return np.clip(restored, 0.0, 1.0, out=restored)
 
 
 def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, progress=None,
-                        precision="float32", colour_space="rgb"):
+                        precision="float32", colour_space="rgb", symmetries=1):
     """Restore a colour (or gray) image with a gray network, channel by channel, or a colour one.
 
     With a gray network (:func:`build_nn_model`) each colour channel is restored on its own, as
@@ -575,6 +584,8 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
         blue channels, or in an opponent space (:func:`to_opponent`: the mean of the three and
         two colour differences), whose channels each carry less of the noise than a colour
         channel, then back to RGB.  A colour network always works in RGB.
+    symmetries : {1, 2, 4, 8}, optional
+        Keyword only.  As for :func:`restore_image`.
 
     Returns
     -------
@@ -583,8 +594,8 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
     Raises
     ------
     ValueError
-        For another layout, NaNs, float values outside [0, 1], an unknown precision or colour
-        space, or a colour network given a gray image.
+        For another layout, NaNs, float values outside [0, 1], an unknown precision, colour
+        space or number of symmetries, or a colour network given a gray image.
 
     Examples
     --------
@@ -601,6 +612,7 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
                          f"(H, W, 3) or RGBA (H, W, 4); got shape {image.shape}")
     out_dtype = np.dtype(out_dtype)
     precision = _training.check_precision(precision)
+    symmetries = _tiling.check_symmetries(symmetries)
     colours = 1 if image.shape[-1] <= 2 else 3
     if colour_space not in ("rgb", "opponent"):
         raise ValueError(f"colour_space must be 'rgb' or 'opponent', got {colour_space!r}")
@@ -619,15 +631,15 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
                             for c in range(3)])
         if opponent:  # each opponent channel is a gray image, then back to RGB
             colour = np.clip(from_opponent(np.stack(
-                [_restore_planes(plane, base_model, progress, precision)
+                [_restore_planes(plane, base_model, progress, precision, symmetries)
                  for plane in np.moveaxis(to_opponent(colour), -1, 0)], axis=-1)), 0.0, 1.0)
         else:
-            colour = _restore_planes(colour, base_model, progress, precision)
+            colour = _restore_planes(colour, base_model, progress, precision, symmetries)
         restored[..., :3] = _to_dtype(colour, out_dtype)
     for c in range(3 if together or opponent else 0, image.shape[-1]):  # one channel at a time
         channel = as_gray_image(image[..., c], "corrupted_image")
         if c < colours:
-            channel = _restore_planes(channel, base_model, progress, precision)
+            channel = _restore_planes(channel, base_model, progress, precision, symmetries)
         restored[..., c] = _to_dtype(channel, out_dtype)
     return restored[..., 0] if np.asarray(corrupted_image).ndim == 2 else restored
 
@@ -722,8 +734,60 @@ def denoising_corruption(image):
     return add_gaussian_noise(image, *DENOISE_SIGMAS)
 
 
+def _check_low_sigma_share(share):
+    """``share`` as a float if it is a probability, for the ``*_corruption_with`` factories."""
+    share = float(share)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"low_sigma_share is a probability in [0, 1], got {share}")
+    return share
+
+
+def denoising_corruption_with(low_sigma_share=0.0):
+    """The denoising corruption with a share of its noise levels from the lower half.
+
+    Parameters
+    ----------
+    low_sigma_share : float, optional
+        Probability, in [0, 1], that an image's sigma is drawn from [0, 0.1] instead of
+        [0, 0.2] (:func:`_corruption.draw_sigmas`).  More low sigmas weigh the training loss,
+        which the larger errors of high sigmas otherwise dominate, towards light noise.
+
+    Returns
+    -------
+    callable
+        ``corruption(image)`` for gray images, with a batched patch form;
+        :func:`denoising_corruption` itself for a share of 0.
+
+    Raises
+    ------
+    ValueError
+        If ``low_sigma_share`` is outside [0, 1].
+
+    Examples
+    --------
+    >>> denoising_corruption_with(0.0) is denoising_corruption
+    True
+    >>> noisy = denoising_corruption_with(1.0)(np.full((20, 20), 0.5))
+    >>> noisy.shape, bool(np.std(noisy) < 0.11)
+    ((20, 20), True)
+    """
+    low_sigma_share = _check_low_sigma_share(low_sigma_share)
+    if low_sigma_share == 0.0:
+        return denoising_corruption
+
+    @_corruption.with_patch_form(0, lambda patches: _corruption.gaussian_noise_on_patches(
+        patches, *DENOISE_SIGMAS, low_share=low_sigma_share), augment=True)
+    def lighter_denoising_corruption(image):
+        """:func:`denoising_corruption` with more of its sigmas from [0, 0.1]."""
+        image = as_gray_image(image)
+        sigma = _corruption.draw_sigmas(1, *DENOISE_SIGMAS, low_share=low_sigma_share)[0]
+        return quantize(image + np.random.normal(0.0, sigma, image.shape))
+    return lighter_denoising_corruption
+
+
 def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, precision="float32",
-                          max_minutes=None, init_from=None, extra_photos=()):
+                          max_minutes=None, init_from=None, extra_photos=(), checkpoint=None,
+                          low_sigma_share=0.0):
     """Train a network that removes Gaussian noise of unknown sigma in [0, 0.2].
 
     24x24 patches, 48 channels; batches of 100, 100 steps per epoch, 5 epochs,
@@ -755,6 +819,12 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     extra_photos : sequence of str or path-like, optional
         Keyword only. Folders of further photos (``.jpg``/``.png``) to train
         on beside the dataset, read in gray.
+    checkpoint : str or path-like, optional
+        Keyword only. Save the model there after every epoch.
+    low_sigma_share : float, optional
+        Keyword only. Share of the patches whose sigma is drawn from
+        [0, 0.1] instead of [0, 0.2] (:func:`denoising_corruption_with`);
+        0, the default, is the assignment's corruption.
 
     Returns
     -------
@@ -764,13 +834,14 @@ def learn_denoising_model(num_res_blocks=5, quick_mode=False, *, preset=None, pr
     Raises
     ------
     ValueError
-        For an unknown preset or precision, or a preset together with
-        ``num_res_blocks``.
+        For an unknown preset or precision, a preset together with
+        ``num_res_blocks``, or ``low_sigma_share`` outside [0, 1].
     """
+    corruption = denoising_corruption_with(low_sigma_share)
     recipe = choose_recipe("denoise", preset, num_res_blocks, quick_mode)
     images = _data.with_extra_photos(sol5_utils.images_for_denoising(), extra_photos)
-    return learn_with_recipe("denoising", images, denoising_corruption,
-                             recipe, precision, max_minutes, init_from)
+    return learn_with_recipe("denoising", images, corruption,
+                             recipe, precision, max_minutes, init_from, checkpoint=checkpoint)
 
 
 # 7.2  Deblurring
@@ -1075,7 +1146,7 @@ def learn_super_resolution_model(num_res_blocks=5, quick_mode=False, scale=2, *,
                              precision, max_minutes, init_from)
 
 
-def super_resolve_image(low_res_image, base_model, scale=2, *, precision="float32"):
+def super_resolve_image(low_res_image, base_model, scale=2, *, precision="float32", symmetries=1):
     """Enlarge ``low_res_image`` ``scale`` times and restore its detail with ``base_model``.
 
     The image is first enlarged by the same cubic-spline interpolation the training corruption
@@ -1091,6 +1162,8 @@ def super_resolve_image(low_res_image, base_model, scale=2, *, precision="float3
         At least 2.
     precision : {'float32', 'mixed_bfloat16'}, optional
         Keyword only.  As for :func:`restore_image`.
+    symmetries : {1, 2, 4, 8}, optional
+        Keyword only.  As for :func:`restore_image`.
 
     Returns
     -------
@@ -1099,12 +1172,14 @@ def super_resolve_image(low_res_image, base_model, scale=2, *, precision="float3
     Raises
     ------
     ValueError
-        If ``scale < 2`` or the image is not a 2-D image in [0, 1].
+        If ``scale < 2``, the image is not a 2-D image in [0, 1], or for
+        ``symmetries`` other than 1, 2, 4 or 8.
     """
     scale = _check_scale(scale)
     image = as_gray_image(low_res_image, "low_res_image")
     shape = tuple(int(round(n * scale)) for n in image.shape)
-    return restore_image(enlarge(image, shape), base_model, precision=precision)
+    return restore_image(enlarge(image, shape), base_model, precision=precision,
+                         symmetries=symmetries)
 
 
 # ==========================================================================
@@ -1131,9 +1206,7 @@ def colour_denoising_corruption_with(low_sigma_share=0.0):
     ValueError
         If ``low_sigma_share`` is outside [0, 1].
     """
-    low_sigma_share = float(low_sigma_share)
-    if not 0.0 <= low_sigma_share <= 1.0:
-        raise ValueError(f"low_sigma_share is a probability in [0, 1], got {low_sigma_share}")
+    low_sigma_share = _check_low_sigma_share(low_sigma_share)
 
     @_corruption.with_patch_form(0, lambda patches: _corruption.gaussian_noise_on_patches(
         patches, *DENOISE_SIGMAS, low_share=low_sigma_share), augment=True)

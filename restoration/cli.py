@@ -24,14 +24,15 @@ sol5 = experiments.sol5  # loaded before keras: it imports TensorFlow quietly
 import keras  # noqa: E402
 
 
-def _restore_pixels(pixels, model, progress=None, precision="float32"):
-    """A file's pixels restored by ``model``, in their own layout and dtype."""
+def _restore_pixels(pixels, model, progress=None, **network):
+    """A file's pixels restored by ``model``, in their own layout and dtype; ``network``: the
+    ``precision`` and ``symmetries`` of :func:`sol5.restore_color_image`."""
     return sol5.restore_color_image(pixels, model, out_dtype=pixels.dtype, progress=progress,
-                                    precision=precision)
+                                    **network)
 
 
 def _super_resolution_task(scale):
-    def enlarge_pixels(pixels, model, progress=None, precision="float32"):
+    def enlarge_pixels(pixels, model, progress=None, **network):
         """Every channel enlarged by cubic splines, then the colours restored (alpha only enlarged)."""
         stack = pixels[..., None] if pixels.ndim == 2 else pixels
         shape = tuple(int(round(n * scale)) for n in stack.shape[:2])
@@ -39,7 +40,7 @@ def _super_resolution_task(scale):
                              for c in range(stack.shape[-1])], axis=-1)
         enlarged = enlarged[..., 0] if pixels.ndim == 2 else enlarged
         return sol5.restore_color_image(enlarged, model, out_dtype=pixels.dtype, progress=progress,
-                                        precision=precision)
+                                        **network)
     return {"label": f"x{scale} super-resolution",
             "learn": lambda **kwargs: sol5.learn_super_resolution_model(scale=scale, **kwargs),
             "apply": lambda image, model: sol5.super_resolve_image(image, model, scale),
@@ -62,6 +63,10 @@ TASKS = {
 
 #: The tasks that train on photos, and so take ``--extra-photos``.
 PHOTO_TASKS = ("denoise", "denoise-colour", "superres-x2", "superres-x3")
+
+#: The tasks that remove noise, and so take ``--low-sigma-share`` (and save a checkpoint each
+#: epoch, for their long runs).
+DENOISING_TASKS = ("denoise", "denoise-colour")
 
 
 #: A colour denoiser (``sol5.build_color_nn_model``) that ``restore --task denoise`` without
@@ -91,9 +96,11 @@ def _cmd_train(args):
         raise SystemExit(f"sol5: --extra-photos adds photos to a photo task's training, and "
                          f"{', '.join(not_photos)} trains on other images: use it with "
                          f"--tasks among {', '.join(PHOTO_TASKS)}")
-    if args.low_sigma_share and args.tasks != ["denoise-colour"]:
-        raise SystemExit("sol5: --low-sigma-share changes the colour denoiser's noise levels: "
-                         "use it with --tasks denoise-colour")
+    not_denoisers = [task for task in args.tasks if task not in DENOISING_TASKS]
+    if args.low_sigma_share and not_denoisers:
+        raise SystemExit(f"sol5: --low-sigma-share changes a denoiser's noise levels, and "
+                         f"{', '.join(not_denoisers)} adds no noise: use it with --tasks among "
+                         f"{', '.join(DENOISING_TASKS)}")
     out_dir = _data.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = experiments.held_out_examples()
@@ -102,7 +109,7 @@ def _cmd_train(args):
         spec = TASKS[task]
         path = default_model_path(task, args.preset)
         extra = {"extra_photos": args.extra_photos} if args.extra_photos else {}
-        if task == "denoise-colour":
+        if task in DENOISING_TASKS:
             extra.update(checkpoint=path.with_name(path.stem + ".checkpoint.keras"),
                          low_sigma_share=args.low_sigma_share)
         start = time.perf_counter()
@@ -141,9 +148,9 @@ def _cmd_restore(args):
     if args.colour_model and colour_model is None:
         raise SystemExit(f"sol5: no model at '{args.colour_model}' (--colour-model)")
     apply = TASKS[args.task]["apply_file"]
-    precision = restore_precision(args.precision)
+    network = {"precision": restore_precision(args.precision), "symmetries": args.symmetries}
     if args.verbose:
-        print(f"sol5: the network runs in {precision}")
+        print(f"sol5: the network runs in {network['precision']}")
     folder_mode = os.path.isdir(args.input)
     if ignored:
         print(f"sol5: ignoring {len(ignored)} file(s) that are not images by their extension "
@@ -159,7 +166,7 @@ def _cmd_restore(args):
                 picture = _files.read_picture(source, max_megapixels=args.max_megapixels)
                 chosen = colour_model if colour_model is not None and picture.mode in (
                     "RGB", "RGBA") else model
-                restored = _restore_picture(apply, picture, chosen, tiles_bar, precision)
+                restored = _restore_picture(apply, picture, chosen, tiles_bar, **network)
                 notes = [*picture.notes, *_files.write_picture(target, restored, picture)]
                 if args.verbose or not folder_mode:
                     print(f"sol5: {source} ({_describe(picture)}) -> {target}")
@@ -183,21 +190,22 @@ def _cmd_restore(args):
         raise SystemExit(1)
 
 
-def _restore_picture(apply, picture, model, progress, precision):
-    """A picture's pixels restored by ``apply`` (a task's ``apply_file``), in their own layout.
+def _restore_picture(apply, picture, model, progress, **network):
+    """A picture's pixels restored by ``apply`` (a task's ``apply_file``, given ``network``),
+    in their own layout.
 
     CMYK goes through the network as the light its inks let through (255 - C is about the red
     channel, 255 - K the gray), the kind of image the networks learned on: the three colour
     inks as one colour image, then black as a gray one.
     """
     if picture.mode != "CMYK":
-        return apply(picture.pixels, model, progress=progress, precision=precision)
+        return apply(picture.pixels, model, progress=progress, **network)
     pixels = picture.pixels
     top = np.iinfo(pixels.dtype).max if pixels.dtype.kind == "u" else pixels.dtype.type(1)
     light = top - pixels
     stages = _ProgressStages(progress)
-    colours = apply(light[..., :3], model, progress=stages.next(), precision=precision)
-    black = apply(light[..., 3], model, progress=stages.next(), precision=precision)
+    colours = apply(light[..., :3], model, progress=stages.next(), **network)
+    black = apply(light[..., 3], model, progress=stages.next(), **network)
     return top - np.dstack([colours, black])
 
 
@@ -329,8 +337,8 @@ def build_parser():
                             "on the .jpg/.png photos of these folders (docs/training-data.md "
                             "names a package that installs some)")
     train.add_argument("--low-sigma-share", type=float, default=0.0, metavar="P",
-                       help="denoise-colour only: draw each patch's sigma from [0, 0.1] instead "
-                            "of [0, 0.2] with probability P (default 0)")
+                       help="denoise and denoise-colour: draw each patch's sigma from [0, 0.1] "
+                            "instead of [0, 0.2] with probability P (default 0)")
     train.add_argument("--preset", choices=["extended", "strong", "long"], default=None,
                        help="train a stronger recipe instead of the assignment's settings: "
                             "extended (deblur only: the assignment's network, 4x the steps), "
@@ -369,6 +377,10 @@ def build_parser():
                          help="the network's arithmetic: bfloat16 is faster on CPUs with AMX or "
                               "AVX512-BF16 and differs slightly (docs/speed.md); auto (default) "
                               "takes it where the machine has it, float32 elsewhere")
+    restore.add_argument("--symmetries", type=int, choices=[1, 2, 4, 8], default=1,
+                         help="average the network's results over this many turned and "
+                              "mirrored copies of each image (a geometric self-ensemble): a "
+                              "little more PSNR for as many times the work (default 1)")
     restore.add_argument("--max-megapixels", type=_megapixels,
                          default=_files.DEFAULT_MAX_MEGAPIXELS, metavar="N",
                          help="refuse images of more than N million pixels, from the file's "

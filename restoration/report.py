@@ -513,8 +513,17 @@ BFLOAT16 = ", bfloat16"
 
 
 def _shipped(rows, images, level, suffix=""):
-    """The shipped weights' row, in bfloat16 where it was measured (``restore``'s default)."""
-    return _pick(rows, images, level, (SHIPPED_METHOD + suffix + BFLOAT16, SHIPPED_METHOD + suffix))
+    """The shipped weights' rows: in bfloat16 where it was measured (``restore``'s default),
+    then averaged over more symmetries (``restore --symmetries N``), fewest first."""
+    plain = _pick(rows, images, level, (SHIPPED_METHOD + suffix + BFLOAT16, SHIPPED_METHOD + suffix))
+    if plain is None:
+        return []
+    counted = {}
+    for r in rows:
+        found = re.fullmatch(re.escape(plain["method"]) + r", (\d+) symmetries", r["method"])
+        if found and r["images"] == images and r["level"] == level:
+            counted[int(found.group(1))] = r
+    return [plain] + [counted[count] for count in sorted(counted)]
 
 
 def _versus(ours, anchor, margin, time_share):
@@ -533,15 +542,13 @@ def target_rows(evaluation, deep_prior=None):
     colour = evaluation.get("unseen_colour") or []
     for level in sorted({r["level"] for r in colour}):
         anchor = _pick(colour, "unseen colour photos", level, ("CBM3D (true sigma)",))
-        ours = _shipped(colour, "unseen colour photos", level, COLOUR_NETWORK)
-        if anchor and ours:
+        for ours in _shipped(colour, "unseen colour photos", level, COLOUR_NETWORK) if anchor else []:
             rows.append(["colour", "unseen colour photos", _level(level), "CBM3D (true sigma)",
                          ours["method"]] + _versus(ours, anchor, 0.0, 1 / 3))
     gray = evaluation.get("unseen_gray") or []
     for level in sorted({r["level"] for r in gray}):
         anchor = _pick(gray, "unseen photos, gray", level, ("BM3D (true sigma)",))
-        ours = _shipped(gray, "unseen photos, gray", level)
-        if anchor and ours:
+        for ours in _shipped(gray, "unseen photos, gray", level) if anchor else []:
             rows.append(["gray", "unseen photos, gray", _level(level), "BM3D (true sigma) + 0.5 dB",
                          ours["method"]] + _versus(ours, anchor, 0.5, 1 / 4))
     for key, images, label in (("unseen_superres", "unseen photos, gray", "unseen photos, gray"),

@@ -93,6 +93,33 @@ def test_colour_corruption_with_every_sigma_low_adds_light_noise_only():
 def test_colour_corruption_refuses_a_share_outside_0_1(share):
     with pytest.raises(ValueError, match="low_sigma_share"):
         sol5.learn_color_denoising_model(quick_mode=True, low_sigma_share=share)
+    with pytest.raises(ValueError, match="low_sigma_share"):
+        sol5.learn_denoising_model(quick_mode=True, low_sigma_share=share)
+
+
+def test_gray_corruption_with_every_sigma_low_adds_light_noise_only():
+    np.random.seed(5)
+    assert sol5.denoising_corruption_with(0.0) is sol5.denoising_corruption  # the graded one
+    corruption = sol5.denoising_corruption_with(low_sigma_share=1.0)
+    clean = np.full((40, 40), 0.5)
+    noisy = [corruption(clean) for _ in range(30)]
+    assert all(n.shape == clean.shape and n.dtype == np.float64 for n in noisy)
+    assert max(np.std(n - clean) for n in noisy) < 0.11
+    assert np.allclose(np.asarray(noisy) * 255, np.round(np.asarray(noisy) * 255))  # i/255
+    patches = np.full((300, 20, 20, 1), 0.5, np.float32)
+    light = corruption.patch_form.corrupt(patches)
+    assert (light - 0.5).reshape(300, -1).std(axis=1).max() < 0.12  # sigma 0.1 at most
+    heavy = sol5.denoising_corruption.patch_form.corrupt(patches)
+    assert (heavy - 0.5).reshape(300, -1).std(axis=1).max() > 0.15  # the graded one reaches 0.2
+
+
+def test_gray_denoiser_trains_on_the_share_it_is_given(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sol5, "learn_with_recipe",
+                        lambda name, images, corruption, *rest, **kw: seen.append(corruption))
+    sol5.learn_denoising_model(quick_mode=True)
+    sol5.learn_denoising_model(quick_mode=True, low_sigma_share=0.5)
+    assert seen[0] is sol5.denoising_corruption and seen[1] is not sol5.denoising_corruption
 
 
 def test_random_symmetries_turn_colour_patches_whole():
@@ -204,10 +231,26 @@ def test_super_resolution_trains_on_extra_photos(tmp_path, write_images, monkeyp
     assert len(seen) > len(_data.extra_photo_paths([extra]))
 
 
-def test_command_line_takes_a_low_sigma_share_for_the_colour_denoiser_only():
+def test_command_line_takes_a_low_sigma_share_for_the_denoisers_only():
     from restoration import cli
-    with pytest.raises(SystemExit, match="low-sigma-share"):
-        cli.main(["train", "--tasks", "denoise", "--quick", "--low-sigma-share", "0.5"])
+    for tasks in (["deblur"], ["denoise", "superres-x2"]):
+        with pytest.raises(SystemExit, match="low-sigma-share.*--tasks among denoise, denoise-colour"):
+            cli.main(["train", "--tasks", *tasks, "--quick", "--low-sigma-share", "0.5"])
+
+
+def test_command_line_gives_the_gray_denoiser_its_share_and_a_checkpoint(monkeypatch, tmp_path):
+    from restoration import cli
+    seen = {}
+
+    def learn(**kwargs):
+        seen.update(kwargs)
+        raise SystemExit("stop before training")
+    monkeypatch.setitem(cli.TASKS["denoise"], "learn", learn)
+    monkeypatch.setenv("SOL5_OUTPUTS", str(tmp_path))
+    with pytest.raises(SystemExit, match="stop before training"):
+        cli.main(["train", "--tasks", "denoise", "--quick", "--low-sigma-share", "0.25"])
+    assert seen["low_sigma_share"] == 0.25
+    assert str(seen["checkpoint"]).endswith("denoise.checkpoint.keras")
 
 
 def test_a_continued_model_keeps_the_record_of_the_model_it_continued(tmp_path):

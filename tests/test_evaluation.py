@@ -133,6 +133,25 @@ def test_shipped_weights_are_also_scored_in_bfloat16_where_fast(monkeypatch, fas
                                    + [("s", "mixed_bfloat16")] * fast_machine)
 
 
+@pytest.mark.parametrize("fast_machine", [True, False])
+def test_shipped_weights_are_also_averaged_over_each_symmetry_count(monkeypatch, fast_machine):
+    monkeypatch.setattr(experiments._training, "bfloat16_supported", lambda: fast_machine)
+    calls = []
+    methods = experiments.our_methods(
+        {"ours, assignment settings": "a", experiments.SHIPPED_LABEL: "s"},
+        lambda case, model, precision, symmetries=1: calls.append((model, precision, symmetries)),
+        symmetries=(2, 8))
+    for restore in methods.values():
+        restore(None)
+    fast = experiments.BFLOAT16_SUFFIX if fast_machine else ""
+    precision = "mixed_bfloat16" if fast_machine else "float32"
+    assert {experiments.SHIPPED_LABEL + fast + ", 2 symmetries",
+            experiments.SHIPPED_LABEL + fast + ", 8 symmetries"} <= set(methods)
+    assert not any("assignment" in label and "symmetries" in label for label in methods)
+    assert ("s", precision, 2) in calls and ("s", precision, 8) in calls
+    assert ("a", "float32", 1) in calls and len(calls) == len(methods)
+
+
 def test_photo_folds_split_the_training_photos_and_keep_the_motorcycle_together():
     folds = experiments.photo_folds(3, seed=0)
     names = [name for fold in folds for name in fold]

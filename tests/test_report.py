@@ -276,6 +276,22 @@ def test_targets_set_each_result_against_its_anchor_and_time_share():
     assert "| colour | unseen colour photos | 0.1 |" in page
 
 
+def test_targets_add_a_row_per_symmetry_count_of_the_shipped_weights_fewest_first():
+    shipped = "ours, long preset (shipped), colour network, bfloat16"
+    colour = [_row("CBM3D (true sigma)", "unseen colour photos", 0.05, 30.0, seconds=8.0),
+              _row(shipped + ", 8 symmetries", "unseen colour photos", 0.05, 30.25, seconds=3.0),
+              _row(shipped, "unseen colour photos", 0.05, 29.75, seconds=0.5),
+              _row(shipped + ", 4 symmetries", "unseen colour photos", 0.05, 30.125, seconds=1.5),
+              _row(shipped + ", 4 symmetries", "unseen colour photos", 0.1, 27.0, seconds=1.5),
+              _row(shipped + ", 4 symmetries, other", "unseen colour photos", 0.05, 31.0)]
+    rows = [r for r in report.target_rows(dict(_evaluation(), unseen_colour=colour))
+            if r[0] == "colour"]
+    assert [r[4] for r in rows] == [shipped, shipped + ", 4 symmetries", shipped + ", 8 symmetries"]
+    assert [r[6:] for r in rows] == [["-0.25", "0.06 (at most 0.33)", "no"],
+                                     ["+0.12", "0.19 (at most 0.33)", "yes"],
+                                     ["+0.25", "0.38 (at most 0.33)", "no"]]
+
+
 def test_targets_score_super_resolution_on_the_unseen_photos_before_the_held_out_ones():
     unseen = [_row("cubic-spline enlargement", "unseen photos, gray", "x2", 28.0),
               _row("ours, long preset (shipped)", "unseen photos, gray", "x2", 30.5)]

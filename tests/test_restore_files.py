@@ -65,6 +65,23 @@ def test_colour_is_really_restored(tmp_path):
     assert not np.array_equal(out[..., 0], out[..., 1])  # not made gray
 
 
+def test_symmetries_option_reaches_the_network(tmp_path):
+    model = sol5.build_nn_model(8, 8, 4, 1)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    rgb = np.random.default_rng(11).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "in.png", rgb)
+    restore("--model", path, "--symmetries", 8, tmp_path / "in.png", tmp_path / "out.png")
+    expected = functools.partial(sol5.restore_color_image, rgb, model, out_dtype=np.uint8,
+                                 precision=cli.restore_precision("auto"))
+    out = iio.imread(tmp_path / "out.png")
+    np.testing.assert_array_equal(out, expected(symmetries=8))
+    assert not np.array_equal(out, expected())
+    with pytest.raises(SystemExit):
+        restore("--model", path, "--symmetries", 3, tmp_path / "in.png", tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+
+
 def test_exif_orientation_is_applied(tmp_path):
     pixels = np.zeros((20, 30, 3), np.uint8)
     pixels[:5, :, 0] = 255  # a red band along the top of the stored image

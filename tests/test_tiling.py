@@ -42,6 +42,45 @@ def test_tiled_equals_whole_image(monkeypatch, shape, blocks):
     assert calls == [shape]
 
 
+def unclipped_whole_image(model, image):
+    """The network on the whole image in one call, without the final clipping."""
+    batch = (image.astype(np.float32) - 0.5)[None, :, :, None]
+    return np.asarray(sol5.model_for_any_size(model)(batch))[0, :, :, 0] + 0.5
+
+
+@pytest.mark.parametrize("count", [2, 4, 8])
+def test_symmetries_average_whole_image_restores_of_turned_and_mirrored_copies(monkeypatch, count):
+    model = trained_looking(sol5.build_nn_model(8, 8, 4, 1), scale=0.2)
+    monkeypatch.setattr(_tiling, "TILE", 2 * _tiling.receptive_radius(model) + 9)  # oblong tiles
+    image = np.random.default_rng(4).random((37, 52))
+    outputs = []
+    for turns, mirrored in _tiling.SYMMETRIES[:count]:
+        moved = np.rot90(image, turns)
+        out = unclipped_whole_image(model, np.ascontiguousarray(moved[:, ::-1] if mirrored else moved))
+        outputs.append(np.rot90(out[:, ::-1] if mirrored else out, -turns))
+    averaged = sol5.restore_image(image, model, symmetries=count)
+    np.testing.assert_allclose(averaged, np.clip(np.mean(outputs, axis=0), 0, 1), rtol=0, atol=1e-5)
+    assert np.abs(averaged - sol5.restore_image(image, model)).max() > 1e-3  # it did average
+    assert len(set(_tiling.SYMMETRIES)) == 8  # the square's eight, none twice
+
+
+def test_symmetries_keep_alpha_and_16_bits_of_a_colour_network():
+    model = sol5.build_color_nn_model(8, 8, 4, 1)
+    rgba = np.random.default_rng(5).integers(0, 65536, (19, 26, 4), dtype=np.uint16)
+    restored = sol5.restore_color_image(rgba, model, out_dtype=np.uint16, symmetries=4)
+    assert restored.dtype == np.uint16 and restored.shape == rgba.shape
+    np.testing.assert_array_equal(restored[..., 3], rgba[..., 3])
+
+
+@pytest.mark.parametrize("count", [0, 3, 16, True, 2.5])
+def test_other_symmetry_counts_are_refused(count):
+    model = sol5.build_nn_model(8, 8, 2, 0)
+    with pytest.raises(ValueError, match="1, 2, 4 or 8"):
+        sol5.restore_image(np.zeros((8, 8)), model, symmetries=count)
+    with pytest.raises(ValueError, match="1, 2, 4 or 8"):
+        sol5.restore_color_image(np.zeros((8, 8, 3)), model, symmetries=count)
+
+
 @pytest.mark.parametrize("length", [1, 30, 31, 449, 500, 1000, 6000])
 def test_axis_plan_keeps_windows_small_and_overlapping(length):
     spans, size = _tiling.axis_tiles(length, 31, 5)
