@@ -1192,9 +1192,8 @@ def colour_denoising_corruption_with(low_sigma_share=0.0):
     Parameters
     ----------
     low_sigma_share : float, optional
-        Probability, in [0, 1], that an image's sigma is drawn from [0, 0.1] instead of
-        [0, 0.2] (:func:`_corruption.draw_sigmas`).  More low sigmas weigh the training loss,
-        which the larger errors of high sigmas otherwise dominate, towards light noise.
+        As for :func:`denoising_corruption_with`: the probability that an image's sigma is
+        drawn from [0, 0.1] instead of [0, 0.2].
 
     Returns
     -------
