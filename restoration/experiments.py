@@ -612,6 +612,36 @@ EVALUATION_PARTS = {"denoise": _evaluate_denoise, "colour": _evaluate_colour,
                     "superres": _evaluate_superres, "superres-unseen": _evaluate_superres_unseen}
 
 
+def _scored_rows(rows):
+    """The (method, images, level) of each scored row of one table (other entries ignored)."""
+    if not isinstance(rows, list):
+        return set()
+    return {(row["method"], row.get("images"), row.get("level"))
+            for row in rows if isinstance(row, dict) and "method" in row}
+
+
+def dropped_methods(saved, rerun):
+    """``{table: ["method (levels)", ...]}`` for the tables of ``rerun`` that lack rows ``saved``
+    has: what a rerun would lose (a model missing), sorted by method.
+
+    Examples
+    --------
+    >>> row = lambda method, level: {"method": method, "images": "photos", "level": level}
+    >>> saved = {"superres": [row("cubic", "x2"), row("ours", "x2"), row("ours", "x3")]}
+    >>> dropped_methods(saved, {"superres": [row("cubic", "x2"), row("ours", "x2")]})
+    {'superres': ['ours (x3)']}
+    """
+    dropped = {}
+    for table, rows in rerun.items():
+        lost = {}
+        for method, _, level in _scored_rows(saved.get(table)) - _scored_rows(rows):
+            lost.setdefault(method, set()).add(str(level))
+        if lost:
+            dropped[table] = [f"{method} ({', '.join(sorted(levels))})"
+                              for method, levels in sorted(lost.items())]
+    return dropped
+
+
 def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "evaluation.json",
                    parts=tuple(EVALUATION_PARTS)):
     """Score every method on the held-out images, save a table (JSON) and the figures.
@@ -632,8 +662,12 @@ def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "eval
         if name in parts:
             report.update(evaluate_part(models, figure_dir))
     machines = {name: machine for name in parts}  # which machine measured each part, and when
-    if set(parts) != set(EVALUATION_PARTS):  # read the file again now: another run may have saved
-        saved = load_results(path)
+    saved = load_results(path)  # read the file again now: another run may have saved
+    for table, methods in dropped_methods(saved, report).items():
+        print(f"sol5: evaluate: table '{table}' has no rows now for {'; '.join(methods)}, which "
+              "the saved results had: a model they need was not found (outputs/ from 'python "
+              "sol5.py train', or models/); make it and rerun this part to restore them")
+    if set(parts) != set(EVALUATION_PARTS):
         saved.pop("runs", None)
         machines = {**{name: saved["machine"] for name in EVALUATION_PARTS if "machine" in saved},
                     **saved.get("part_machines", {}), **machines}  # later entries win

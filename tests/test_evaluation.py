@@ -234,6 +234,19 @@ def test_a_part_rerun_replaces_its_own_machine_record(tmp_path, monkeypatch):
     assert saved["part_machines"]["colour"]["date"][:10] != "2020-01-02"
 
 
+def test_a_rerun_that_loses_a_models_rows_names_them_and_the_fix(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "evaluation.json"
+    row = {"method": "cubic", "images": "photos", "level": "x2", "psnr": 30.0}
+    saved_rows = [row, dict(row, method="ours"), dict(row, method="ours", level="x3")]
+    experiments._save_results({"superres": saved_rows}, path)
+    monkeypatch.setitem(experiments.EVALUATION_PARTS, "superres",
+                        lambda models, figure_dir: {"superres": saved_rows[:2]})
+    experiments.run_evaluation(models={}, figure_dir=tmp_path, path=path, parts=("superres",))
+    printed = capsys.readouterr().out
+    assert "'superres'" in printed and "ours (x3)" in printed and "sol5.py train" in printed
+    assert "cubic" not in printed
+
+
 def test_the_unseen_part_scores_colour_gray_and_super_resolution_on_the_same_photos(
         tmp_path, monkeypatch):
     rgb = np.random.default_rng(5).random((48, 48, 3))
