@@ -181,9 +181,13 @@ SYMMETRIES = ((0, False), (0, True), (2, False), (2, True),
               (1, False), (1, True), (3, False), (3, True))
 
 
+#: The counts of symmetries one may average over: the first 1, 2, 4 or all 8 of ``SYMMETRIES``.
+SYMMETRY_COUNTS = (1, 2, 4, 8)
+
+
 def check_symmetries(count):
-    """``count`` as an int if it is 1, 2, 4 or 8 (how many symmetries to average over)."""
-    if isinstance(count, bool) or count not in (1, 2, 4, 8):
+    """``count`` as an int if it is one of ``SYMMETRY_COUNTS`` (how many to average over)."""
+    if isinstance(count, bool) or count not in SYMMETRY_COUNTS:
         raise ValueError(f"symmetries must be 1, 2, 4 or 8, got {count!r}")
     return int(count)
 

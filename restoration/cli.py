@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from . import _data, _files, _training
+from . import _data, _files, _tiling, _training
 from ._figures import save_panel_rows
 from . import experiments, report
 
@@ -377,7 +377,7 @@ def build_parser():
                          help="the network's arithmetic: bfloat16 is faster on CPUs with AMX or "
                               "AVX512-BF16 and differs slightly (docs/speed.md); auto (default) "
                               "takes it where the machine has it, float32 elsewhere")
-    restore.add_argument("--symmetries", type=int, choices=[1, 2, 4, 8], default=1,
+    restore.add_argument("--symmetries", type=int, choices=_tiling.SYMMETRY_COUNTS, default=1,
                          help="average the network's results over this many turned and "
                               "mirrored copies of each image (a geometric self-ensemble): a "
                               "little more PSNR for as many times the work (default 1)")
