@@ -1,7 +1,7 @@
 """Deep Image Prior machinery behind ``sol5.deep_prior_restore_image`` (section 8).
 
 The noise level is estimated from the image itself (principal components of
-its patches).  An hourglass network with thin skip connections, drawn afresh
+its least textured patches).  An hourglass network with thin skip connections, drawn afresh
 for every image, is fitted to the corrupted image by Adam with a jittered
 random input; the running mean of its outputs is the network's estimate, and
 the fit stops at the knee of that mean's distance to the input, close to the
@@ -19,6 +19,7 @@ Nothing here is graded; ``sol5.deep_prior_restore_image`` validates its input an
 import functools
 
 import numpy as np
+import scipy.stats
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._checks import import_tensorflow_quietly
@@ -44,7 +45,9 @@ DIP_KNEE_DROP = 0.02      # r still falling faster than this means texture is be
 DIP_KNEE_STEPS = 20       # span (a multiple of DIP_CHUNK) over which the drop is measured
 DIP_STOP_RATIO = 0.85     # stop here in any case (later, the fit mostly reproduces noise)
 DIP_QUANT_VAR = 1.0 / (12 * 255 ** 2)  # variance of rounding to 8 bits (floor of the estimate)
-DIP_NOISE_PATCH = 6       # side of the patches of the principal-component noise estimate
+DIP_NOISE_PATCH = 7       # side of the patches of the principal-component noise estimate
+DIP_NOISE_CONFIDENCE = 0.999  # quantile of the noise-only difference energy that marks texture
+DIP_NOISE_ROUNDS = 5      # most refinements of the estimate and of the weakly textured patches
 DIP_CW_PATCH = 8          # side of the patches of the collaborative Wiener pass
 DIP_CW_STEP = 3           # distance between its reference patches
 DIP_CW_SEARCH = 12        # its patches are matched within +-this many pixels
@@ -177,19 +180,29 @@ def _fitter_for(height, width):
     return _Fitter(height, width)
 
 
+def _tail_variance(patches):
+    """Noise variance from flattened patches (one per row): the mean of the smallest eigenvalues
+    of their covariance, over the largest such tail whose mean is not above its median (a tail
+    made of noise alone is flat; image content adds a few large eigenvalues)."""
+    centred = patches - patches.mean(axis=0)
+    eigenvalues = np.linalg.eigvalsh(centred.T @ centred / len(centred))  # ascending
+    for count in range(len(eigenvalues), 1, -1):
+        tail = eigenvalues[:count]
+        if tail.mean() <= np.median(tail):
+            return tail.mean()
+    return eigenvalues[0]
+
+
 def _noise_sigma(image):
     """Standard deviation of the noise, estimated from the image alone.
 
-    The principal-component estimate of Chen, Zhu and Heng (ICCV 2015):
-    the eigenvalues of the covariance of all ``DIP_NOISE_PATCH``-square
-    patches are sorted, and the noise variance is the mean of the smallest
-    ones, over the largest such tail whose mean is not above its median (a
-    tail made of noise alone is flat; image content adds a few large
-    eigenvalues).  On 64x64 crops it is within a few percent of the true
-    sigma on smooth photos, brick and gravel; strong fine texture at low
-    noise (grass at sigma 0.05) still reads 25-45% high, as the finest
-    wavelet band did.  Never below the standard deviation of rounding to 8
-    bits.
+    The principal-component estimate of Chen, Zhu and Heng (ICCV 2015), :func:`_tail_variance`,
+    taken over the weakly textured patches only, as Liu, Tanaka and Okutomi (IEEE TIP 2013)
+    choose them: a patch is kept while the energy of its horizontal and vertical differences is
+    below what noise of the current estimate alone would exceed with probability
+    ``1 - DIP_NOISE_CONFIDENCE`` (a gamma law); the estimate and the choice are refined in
+    turn, at most ``DIP_NOISE_ROUNDS`` times.  Strong fine texture (grass, gravel) would
+    otherwise read as noise.  Never below the standard deviation of rounding to 8 bits.
 
     >>> rng = np.random.default_rng(0)
     >>> ramp = np.linspace(0, 1, 64)[None, :] * np.ones((64, 1))
@@ -200,14 +213,22 @@ def _noise_sigma(image):
     if min(image.shape) < patch + 1:
         return np.sqrt(DIP_QUANT_VAR)
     patches = sliding_window_view(image, (patch, patch)).reshape(-1, patch * patch)
-    patches = patches - patches.mean(axis=0)
-    eigenvalues = np.linalg.eigvalsh(patches.T @ patches / len(patches))  # ascending
-    variance = eigenvalues[0]
-    for count in range(len(eigenvalues), 0, -1):
-        tail = eigenvalues[:count]
-        if tail.mean() <= np.median(tail):
-            variance = tail.mean()
+    texture = ((sliding_window_view(np.diff(image, axis=1), (patch, patch - 1)) ** 2).sum((2, 3))
+               + (sliding_window_view(np.diff(image, axis=0), (patch - 1, patch)) ** 2).sum((2, 3)))
+    texture = texture.ravel()
+    # Noise of variance v alone gives a patch's difference energy a gamma law of shape size/2
+    # and mean v * differences, each of the 2 * patch * (patch - 1) differences adding 2 v.
+    size, differences = patch * patch, 2 * patch * (patch - 1)
+    bound = scipy.stats.gamma.ppf(DIP_NOISE_CONFIDENCE, size / 2, scale=4 * differences / size)
+    variance = _tail_variance(patches)
+    for _ in range(DIP_NOISE_ROUNDS):
+        weak = texture < variance * bound
+        if weak.sum() <= size:  # too few patches for a covariance: keep the last estimate
             break
+        refined = _tail_variance(patches[weak])
+        if refined == variance:
+            break
+        variance = refined
     return float(np.sqrt(max(variance, DIP_QUANT_VAR)))
 
 
