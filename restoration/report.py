@@ -602,7 +602,10 @@ def targets_page(evaluation, deep_prior, sources):
 # Training logs of the shipped weights
 # --------------------------------------------------------------------------
 
-_EPOCH = re.compile(r"^(\d+)/(\d+) \S+ (\d+)s (\d+)(ms|us)/step - loss: (\S+) - val_loss: (\S+)")
+_EPOCH = re.compile(r"^(\d+)/(\d+) \S+ (\d+)s (\d+)(ms|us|s)/step - loss: (\S+) - val_loss: (\S+)")
+#: Milliseconds per unit of Keras's step time; a step of a second or more is printed in whole
+#: seconds, too coarse, so its time is taken from the epoch's seconds instead.
+_MS_PER = {"ms": 1, "us": 1e-3}
 _DONE = re.compile(r"^sol5: (\S+): trained in (\d+) s, saved (\S+); held-out PSNR "
                    r"([\d.]+) dB -> ([\d.]+) dB")
 _SOURCE = re.compile(r"^sol5: training the (.+?) model on (\d+) images")
@@ -623,8 +626,9 @@ def parse_training_log(text):
         if found:
             facts["epochs"] += 1
             facts["steps_per_epoch"] = int(found.group(2))
-            step = float(found.group(4)) / (1000 if found.group(5) == "us" else 1)
-            facts["step_ms"].append(step)
+            unit = found.group(5)
+            facts["step_ms"].append(float(found.group(4)) * _MS_PER[unit] if unit in _MS_PER
+                                    else 1000 * int(found.group(3)) / int(found.group(2)))
             facts["last_val_loss"] = found.group(7)
         found = _DONE.match(line)
         if found:
@@ -650,8 +654,9 @@ def training_logs_page(logs):
     return "\n".join([
         generated_note([s + "/*.txt" for s in sources]), "", "# Training logs of the shipped weights",
         "", "Read from the Keras logs of `python sol5.py train --preset long` (the logs hold no "
-        "machine record). Step time is the median of the epochs' ms/step; the held-out PSNR is "
-        "the example the command restores after training (corrupted -> restored, dB).", "",
+        "machine record). Step time is the median of the epochs' time per step (an epoch's seconds "
+        "over its steps where Keras rounds a step to whole seconds); the held-out PSNR is the "
+        "example the command restores after training (corrupted -> restored, dB).", "",
         _table(["log", "task", "training images", "epochs", "steps / epoch", "ms / step (median)",
                 "trained (s)", "last val_loss", "held-out PSNR (dB)"], rows), ""])
 

@@ -218,6 +218,16 @@ def test_deep_prior_and_logs(results):
             "250 | 14 | 77 | 0.0021 | 18.00 -> 30.50 |") in _lines(logs)
 
 
+def test_a_log_whose_steps_take_seconds_keeps_every_epoch():
+    # Keras prints "2s/step" once a step takes a second or more; such epochs still count, their
+    # step time taken from the epoch's seconds over its steps.
+    log = LOG.replace("3s 12ms/step", "480s 2s/step")
+    facts = report.parse_training_log(log)
+    assert facts["epochs"] == 2
+    assert facts["step_ms"] == [16, 1920]
+    assert facts["last_val_loss"] == "0.0021"
+
+
 def test_missing_results_give_no_pages(tmp_path):
     assert report.render(tmp_path) == {}
     assert report.main(["--results", str(tmp_path), "--docs", str(tmp_path / "docs"),
@@ -248,7 +258,6 @@ def test_committed_docs_match_committed_results():
     assert report.HEADLINE_BEGIN in readme
     assert report.render_readme(ROOT / "results", readme) == readme, \
         "the README's headline table differs from results/evaluation.json: run python sol5.py report"
-
 
 
 def test_targets_set_each_result_against_its_anchor_and_time_share():
