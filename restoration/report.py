@@ -602,7 +602,8 @@ def targets_page(evaluation, deep_prior, sources):
 # Training logs of the shipped weights
 # --------------------------------------------------------------------------
 
-_EPOCH = re.compile(r"^(\d+)/(\d+) \S+ (\d+)s (\d+)(ms|us|s)/step - loss: (\S+) - val_loss: (\S+)")
+_EPOCH = re.compile(r"^(\d+)/(\d+) \S+ (\d+)s (\d+)(ms|us|s)/step "
+                    r"- loss: (\S+) - val_loss: (\S+)")
 #: Milliseconds per unit of Keras's step time; a step of a second or more is printed in whole
 #: seconds, too coarse, so its time is taken from the epoch's seconds instead.
 _MS_PER = {"ms": 1, "us": 1e-3}
