@@ -425,12 +425,17 @@ def build_parser():
                     "table from the results files (evaluate and depth-study do this last).")
     pages.add_argument("--check", action="store_true",
                        help="write nothing; exit with status 1 if a page is out of date")
+    pages.add_argument("--clean-log", nargs=2, metavar=("RAW", "LOG"),
+                       help="instead, write to LOG the lines of the console capture RAW of a "
+                            "'train' run that docs/training-logs.md reads (epochs, final bars, "
+                            "sol5 lines), for results/training_logs/")
     pages.set_defaults(func=_cmd_report)
     return parser
 
 
 def _cmd_report(args):
-    status = report.main(["--check"] if args.check else [])
+    status = report.main((["--check"] if args.check else [])
+                         + (["--clean-log", *args.clean_log] if args.clean_log else []))
     if status:
         raise SystemExit(status)
 

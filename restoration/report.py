@@ -12,7 +12,8 @@ page                            made from                                       
                                                                                    ``benchmarks/scaling.py``
 ``docs/depth-study.md``         ``results/depth_study.json``                       ``python sol5.py depth-study``
 ``docs/deep-prior-results.md``  ``results/deep_prior.json`` (or ``_quick``)        ``benchmarks/dip_bench.py``
-``docs/training-logs.md``       ``results/training_logs/*.txt``                    ``python sol5.py train`` (logs)
+``docs/training-logs.md``       ``results/training_logs/*.txt``                    ``report --clean-log`` of a
+                                                                                   ``train`` run's output
 ==============================  =================================================  ===============================
 
 The README's headline table sits between the markers ``<!-- report:headline -->`` and
@@ -612,6 +613,37 @@ _DONE = re.compile(r"^sol5: (\S+): trained in (\d+) s, saved (\S+); held-out PSN
 _SOURCE = re.compile(r"^sol5: training the (.+?) model on (\d+) images")
 
 
+_TERMINAL_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x08")
+_LAST_FULL_BAR = re.compile(r".*\b((\d+)/\2 .*)")
+
+
+def clean_training_log(text):
+    """The lines of a raw ``python sol5.py train`` console capture that the logs page reads.
+
+    Keras redraws its progress bar in place (carriage returns, backspaces, colour codes); what
+    is kept is each ``sol5:`` line, each ``Epoch`` line and the final bar of each epoch (the one
+    with ``val_loss``), with the terminal codes removed.  Other output (warnings) is dropped.
+
+    Examples
+    --------
+    >>> raw = ("sol5: training\\nEpoch 1/2\\n\\r\\x1b[1m1/5\\x1b[0m - loss: 0.2\\x08\\x08"
+    ...        "\\r\\x1b[1m5/5\\x1b[0m 3s 9ms/step - loss: 0.1 - val_loss: 0.3\\nW0000 warning\\n")
+    >>> print(clean_training_log(raw), end="")
+    sol5: training
+    Epoch 1/2
+    5/5 3s 9ms/step - loss: 0.1 - val_loss: 0.3
+    """
+    kept = []
+    for piece in re.split(r"[\r\n]", _TERMINAL_CODE.sub("", text)):
+        piece = piece.strip()
+        if piece.startswith(("sol5:", "Epoch ")):
+            kept.append(piece)
+        elif "val_loss" in piece:
+            whole = _LAST_FULL_BAR.match(piece)
+            kept.append(whole.group(1) if whole else piece)
+    return "".join(line + "\n" for line in kept)
+
+
 def parse_training_log(text):
     """The facts of one ``python sol5.py train`` log: task, images, epochs, step time, result."""
     facts = {"epochs": 0, "step_ms": []}
@@ -753,7 +785,17 @@ def main(argv=None):
                         help="README whose headline table is rewritten (default: README.md)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit with status 1 if a page is out of date")
+    parser.add_argument("--clean-log", nargs=2, type=pathlib.Path, metavar=("RAW", "LOG"),
+                        help="instead, write to LOG the lines of the console capture RAW of a "
+                             "'train' run that the training-logs page reads (for "
+                             "results/training_logs/)")
     args = parser.parse_args(argv)
+    if args.clean_log:
+        raw, log = args.clean_log
+        log.write_text(clean_training_log(raw.read_text(encoding="utf-8", errors="replace")),
+                       encoding="utf-8")
+        print(f"wrote {log}")
+        return 0
     if args.check:
         stale = stale_pages(args.results, args.docs, args.readme)
         for path in stale:

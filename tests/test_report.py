@@ -228,6 +228,31 @@ def test_a_log_whose_steps_take_seconds_keeps_every_epoch():
     assert facts["last_val_loss"] == "0.0021"
 
 
+def _console_capture(log):
+    """``log`` as Keras writes it to a file: each epoch's bar redrawn in place, in colour, with a
+    warning in between."""
+    raw = []
+    for line in log.splitlines():
+        if line.startswith("250/250"):
+            bar = line.split(" ", 1)[1]
+            raw.append("\r\x1b[1m  1/250\x1b[0m \x1b[37m━━\x1b[0m 9:99 1s/step - loss: 0.9"
+                       + "\x08" * 12 + "\r\x1b[1m250/250\x1b[0m " + bar)
+        else:
+            raw.append(line)
+    return "\n".join(raw[:2] + ["W0000 00:00 some warning"] + raw[2:]) + "\n"
+
+
+def test_a_console_capture_cleans_to_the_log_the_page_reads(tmp_path):
+    raw = tmp_path / "raw.log"
+    raw.write_text(_console_capture(LOG), encoding="utf-8")
+    assert report.parse_training_log(raw.read_text())["epochs"] == 0  # the raw bars do not parse
+    log = tmp_path / "run9_deblur.txt"
+    from restoration import cli
+    cli.main(["report", "--clean-log", str(raw), str(log)])
+    assert log.read_text(encoding="utf-8") == LOG
+    assert report.parse_training_log(log.read_text())["epochs"] == 2
+
+
 def test_missing_results_give_no_pages(tmp_path):
     assert report.render(tmp_path) == {}
     assert report.main(["--results", str(tmp_path), "--docs", str(tmp_path / "docs"),
