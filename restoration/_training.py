@@ -109,7 +109,8 @@ class TimeBudget(keras.callbacks.Callback):
 
     Adam's step size follows a cosine from ``initial`` down to ``final`` over the budget (set at
     the start of every epoch, as ``keras.callbacks.LearningRateScheduler`` does, so keep epochs
-    short), and training stops after the first step that ends past the budget.
+    short), and training stops after the first step that ends past the budget, saying after how
+    many steps of which epoch (Keras still draws that epoch's bar as complete).
     """
 
     def __init__(self, seconds, initial, final):
@@ -123,13 +124,16 @@ class TimeBudget(keras.callbacks.Callback):
         self._start = time.monotonic()
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
         done = min(1.0, self._elapsed() / self.seconds) if self.seconds > 0 else 1.0
         self.model.optimizer.learning_rate = (
             self.final + 0.5 * (self.initial - self.final) * (1 + math.cos(math.pi * done)))
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._elapsed() > self.seconds:
+        if self._elapsed() > self.seconds and not self.model.stop_training:
             self.model.stop_training = True
+            print(f"\nsol5: time budget spent after {batch + 1} of {self.params.get('steps')} "
+                  f"steps of epoch {self._epoch + 1}", flush=True)
 
 
 def starting_weights(model, saved):

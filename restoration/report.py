@@ -611,6 +611,7 @@ _MS_PER = {"ms": 1, "us": 1e-3}
 _DONE = re.compile(r"^sol5: (\S+): trained in (\d+) s, saved (\S+); held-out PSNR "
                    r"([\d.]+) dB -> ([\d.]+) dB")
 _SOURCE = re.compile(r"^sol5: training the (.+?) model on (\d+) images")
+_CUT = re.compile(r"^sol5: time budget spent after (\d+) of (\d+) steps")
 
 
 _TERMINAL_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x08")
@@ -645,10 +646,19 @@ def clean_training_log(text):
 
 
 def parse_training_log(text):
-    """The facts of one ``python sol5.py train`` log: task, images, epochs, step time, result."""
+    """The facts of one ``python sol5.py train`` log: task, images, epochs, step time, result.
+
+    ``epochs`` counts complete epochs.  The time budget stops training within an epoch, whose bar
+    Keras still draws as complete: that last bar is set apart as ``partial`` (its steps, from
+    the budget's line, or True for a log without that line whose run ended before its planned
+    epochs), and its time is left out of ``step_ms``.
+    """
     facts = {"epochs": 0, "step_ms": []}
     for line in text.splitlines():
         line = line.strip()
+        found = _CUT.match(line)
+        if found:
+            facts["partial"] = int(found.group(1)) if found.group(1) != found.group(2) else 0
         found = _SOURCE.match(line)
         if found:
             facts["images"] = int(found.group(2))
@@ -668,7 +678,22 @@ def parse_training_log(text):
             facts.update(task=found.group(1), seconds=int(found.group(2)),
                          saved=pathlib.PurePosixPath(found.group(3)).name,
                          psnr_before=float(found.group(4)), psnr_after=float(found.group(5)))
+    if "seconds" in facts and facts["epochs"] < facts.get("epochs_planned", 0):
+        facts.setdefault("partial", True)  # stopped on the budget, within the last epoch
+    if facts.get("partial") and facts["epochs"]:
+        facts["epochs"] -= 1
+        facts["step_ms"].pop()
     return facts
+
+
+def _epochs_cell(facts):
+    """``'32 of 48'``, then any part of one the budget cut: ``' + 8 steps'`` (or unknown steps,
+    ``' + part of one'``)."""
+    cell = f"{facts['epochs']} of {facts.get('epochs_planned', '?')}"
+    partial = facts.get("partial")
+    if partial is True:
+        return cell + " + part of one"
+    return cell + (f" + {partial} steps" if partial else "")
 
 
 def training_logs_page(logs):
@@ -678,7 +703,7 @@ def training_logs_page(logs):
         f = parse_training_log(text)
         step = f"{statistics.median(f['step_ms']):.0f}" if f["step_ms"] else ""
         rows.append([f"[{pathlib.PurePosixPath(path).name}](../{path})", f.get("task", "?"),
-                     f.get("images", ""), f"{f['epochs']} of {f.get('epochs_planned', '?')}",
+                     f.get("images", ""), _epochs_cell(f),
                      f.get("steps_per_epoch", ""), step, f.get("seconds", ""),
                      f.get("last_val_loss", ""),
                      f"{f['psnr_before']:.2f} -> {f['psnr_after']:.2f}" if "psnr_after" in f
@@ -687,9 +712,12 @@ def training_logs_page(logs):
     return "\n".join([
         generated_note([s + "/*.txt" for s in sources]), "", "# Training logs of the shipped weights",
         "", "Read from the Keras logs of `python sol5.py train --preset long` (the logs hold no "
-        "machine record). Step time is the median of the epochs' time per step (an epoch's seconds "
-        "over its steps where Keras rounds a step to whole seconds); the held-out PSNR is the "
-        "example the command restores after training (corrupted -> restored, dB).", "",
+        "machine record). Step time is the median of the epochs' time per step (an epoch's "
+        "seconds over its steps where Keras rounds a step to whole seconds). *Epochs* counts "
+        "complete epochs and shows apart the last one where a time budget cut it short (its "
+        "steps where the log says them), whose time is left out of the median. The held-out "
+        "PSNR is the example the command restores after training (corrupted -> restored, dB).",
+        "",
         _table(["log", "task", "training images", "epochs", "steps / epoch", "ms / step (median)",
                 "trained (s)", "last val_loss", "held-out PSNR (dB)"], rows), ""])
 

@@ -158,13 +158,16 @@ def test_assignment_learning_rate_is_adams_default(small_images):
     assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
 
 
-def test_time_budget_stops_training_and_decays_the_step_size(small_images):
+def test_time_budget_stops_training_and_decays_the_step_size(small_images, capsys):
     model = sol5.build_nn_model(8, 8, 2, 0)
     budget = _training.TimeBudget(0.0, 1e-3, 1e-5)  # already spent: one step, then stop
     history = sol5.train_model(model, small_images, lambda im: im, 2, 5, 4, 2, learning_rate=1e-3,
                                callbacks=[budget])
     assert len(history.history["loss"]) == 1
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-5)
+    # the log says the one epoch was cut after its first step (its bar reads 5/5 all the same)
+    lines = capsys.readouterr().out.splitlines()
+    assert "sol5: time budget spent after 1 of 5 steps of epoch 1" in lines
 
 
 @pytest.mark.parametrize("task", ["denoise", "deblur", "superres"])

@@ -84,9 +84,9 @@ def _dip():
 
 
 LOG = """sol5: training the deblurring model on 42 images from offline fallback data (cache) in /x
-Epoch 1/3
+Epoch 1/2
 250/250 ━━━━━━━━━━━━━━━━━━━━ 8s 16ms/step - loss: 0.0343 - val_loss: 0.0028
-Epoch 2/3
+Epoch 2/2
 250/250 ━━━━━━━━━━━━━━━━━━━━ 3s 12ms/step - loss: 0.0023 - val_loss: 0.0021
 sol5: deblur: trained in 77 s, saved /root/out/deblur_long.keras; held-out PSNR 18.00 dB -> 30.50 dB
 """
@@ -214,7 +214,7 @@ def test_deep_prior_and_logs(results):
     assert "| grass[0:64, 0:64] | 0.05 | 0.071 | 1.50 | 1.00 | 0.75 | 400 |" in _lines(dip)
     assert "not installed" in dip
     logs = pages["training-logs.md"]
-    assert ("| [run9_deblur.txt](../results/training_logs/run9_deblur.txt) | deblur | 42 | 2 of 3 | "
+    assert ("| [run9_deblur.txt](../results/training_logs/run9_deblur.txt) | deblur | 42 | 2 of 2 | "
             "250 | 14 | 77 | 0.0021 | 18.00 -> 30.50 |") in _lines(logs)
 
 
@@ -226,6 +226,25 @@ def test_a_log_whose_steps_take_seconds_keeps_every_epoch():
     assert facts["epochs"] == 2
     assert facts["step_ms"] == [16, 1920]
     assert facts["last_val_loss"] == "0.0021"
+
+
+def test_the_epoch_a_time_budget_cut_is_set_apart():
+    # Keras draws the cut epoch's bar as complete (250/250, in a few seconds); neither its time
+    # nor the epoch counts.  The budget's line gives its steps; without it (older logs), a run
+    # that ended before its planned epochs is known to have been cut.
+    cut = (LOG.replace("Epoch 1/2", "Epoch 1/3").replace("Epoch 2/2", "Epoch 2/3")
+           .replace("3s 12ms/step", "1s 4ms/step"))
+    facts = report.parse_training_log(cut)
+    assert (facts["epochs"], facts["partial"], facts["step_ms"]) == (1, True, [16])
+    said = cut.replace("Epoch 2/3\n", "Epoch 2/3\nsol5: time budget spent after 8 of 250 steps "
+                       "of epoch 2\n")
+    facts = report.parse_training_log(said)
+    assert (facts["epochs"], facts["partial"]) == (1, 8)
+    assert report._epochs_cell(facts) == "1 of 3 + 8 steps"
+    on_the_last_step = said.replace("after 8 of 250", "after 250 of 250")
+    assert report.parse_training_log(on_the_last_step)["epochs"] == 2  # it ended on its last step
+    whole = report.parse_training_log(LOG)
+    assert (whole["epochs"], "partial" in whole) == (2, False)
 
 
 def _console_capture(log):
