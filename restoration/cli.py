@@ -425,10 +425,7 @@ def build_parser():
                     "table from the results files (evaluate and depth-study do this last).")
     pages.add_argument("--check", action="store_true",
                        help="write nothing; exit with status 1 if a page is out of date")
-    pages.add_argument("--clean-log", nargs=2, metavar=("RAW", "LOG"),
-                       help="instead, write to LOG the lines of the console capture RAW of a "
-                            "'train' run that docs/training-logs.md reads (epochs, final bars, "
-                            "sol5 lines), for results/training_logs/")
+    pages.add_argument("--clean-log", nargs=2, metavar=("RAW", "LOG"), help=report.CLEAN_LOG_HELP)
     pages.set_defaults(func=_cmd_report)
     return parser
 

@@ -645,6 +645,12 @@ def clean_training_log(text):
     return "".join(line + "\n" for line in kept)
 
 
+#: ``--clean-log``'s help, here and in ``python sol5.py report``.
+CLEAN_LOG_HELP = ("instead, write to LOG the lines of the console capture RAW of a 'train' run "
+                  "that docs/training-logs.md reads (epochs, final bars, sol5 lines), for "
+                  "results/training_logs/")
+
+
 def parse_training_log(text):
     """The facts of one ``python sol5.py train`` log: task, images, epochs, step time, result.
 
@@ -814,9 +820,7 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit with status 1 if a page is out of date")
     parser.add_argument("--clean-log", nargs=2, type=pathlib.Path, metavar=("RAW", "LOG"),
-                        help="instead, write to LOG the lines of the console capture RAW of a "
-                             "'train' run that the training-logs page reads (for "
-                             "results/training_logs/)")
+                        help=CLEAN_LOG_HELP)
     args = parser.parse_args(argv)
     if args.clean_log:
         raw, log = args.clean_log
