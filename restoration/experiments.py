@@ -534,6 +534,8 @@ def _evaluate_denoise(models, figure_dir):
 #: How many symmetries the shipped denoisers are also averaged over in the colour and unseen
 #: parts: counts whose cost stays within the goals' time shares of CBM3D and BM3D.
 COLOUR_SYMMETRIES, GRAY_SYMMETRIES = (4, 8), (2,)
+#: ... and the shipped super-resolution weights (their goal sets no time share).
+SUPERRES_SYMMETRIES = (8,)
 
 
 def _evaluate_colour(models, figure_dir):
@@ -820,13 +822,16 @@ def super_resolution_score(clean, method, scale):
 def super_resolution_rows(models, photos=None, images="photos"):
     """Cubic-spline enlargement against our models on the held-out photos (or ``photos``, name ->
     gray image, the rows' images named ``images``), per scale (scored by
-    :func:`super_resolution_score`)."""
+    :func:`super_resolution_score`); the shipped weights also averaged over
+    ``SUPERRES_SYMMETRIES``."""
     rows = []
     photos = list((photos or held_out_photos()).values())
     for scale in SR_SCALES:
         methods = {"cubic-spline enlargement": lambda low, shape: sol5.enlarge(low, shape)}
-        ours = our_methods(models.get(scale, {}), lambda case, model, precision, s=scale:
-                           sol5.super_resolve_image(case[0], model, s, precision=precision))
+        ours = our_methods(models.get(scale, {}),
+                           lambda case, model, precision, symmetries=1, s=scale: sol5.super_resolve_image(
+                               case[0], model, s, precision=precision, symmetries=symmetries),
+                           symmetries=SUPERRES_SYMMETRIES)
         for label, restore in ours.items():
             methods[label] = lambda low, shape, restore=restore: restore((low, shape))
         for name, method in methods.items():

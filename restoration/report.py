@@ -146,7 +146,9 @@ EVALUATION_PARTS = (
      "super-resolution table below."),
     ("superres", "Super-resolution", "scale", "superres",
      "Held-out photos shrunk by the given factor and enlarged back; the baseline is the "
-     "cubic-spline enlargement the networks start from."),
+     "cubic-spline enlargement the networks start from. The rows *8 symmetries* average the "
+     "shipped weights over the turned and mirrored copies of each photo "
+     "([restoring.md](restoring.md#averaging-over-symmetries))."),
 )
 
 
@@ -556,14 +558,15 @@ def target_rows(evaluation, deep_prior=None):
                                ("superres", "photos", "held-out photos")):
         superres = evaluation.get(key) or []
         cubic = _pick(superres, images, "x2", ("cubic-spline enlargement",))
-        for methods, margin in (((SHIPPED_METHOD,), 2.0), (ASSIGNMENT_METHODS, 1.0)):
-            ours = _pick(superres, images, "x2", methods)
-            if cubic and ours:
-                gain = ours["psnr"] - cubic["psnr"]
-                rows.append(["super-resolution", label, "x2",
-                             f"cubic + {margin:g} dB", ours["method"],
-                             f"{ours['psnr']:.2f} vs {cubic['psnr']:.2f}", f"{gain - margin:+.2f}",
-                             "", "yes" if gain >= margin else "no"])
+        if cubic is None:
+            continue
+        assignment = _pick(superres, images, "x2", ASSIGNMENT_METHODS)
+        for ours, margin in ([(r, 2.0) for r in _shipped(superres, images, "x2")]
+                             + ([(assignment, 1.0)] if assignment else [])):
+            gain = ours["psnr"] - cubic["psnr"]
+            rows.append(["super-resolution", label, "x2", f"cubic + {margin:g} dB", ours["method"],
+                         f"{ours['psnr']:.2f} vs {cubic['psnr']:.2f}", f"{gain - margin:+.2f}",
+                         "", "yes" if gain >= margin else "no"])
     unseen_sr = [r for r in evaluation.get("superres_unseen") or [] if r["photo"] == "mean"]
     for r in unseen_sr:
         rows.append(["super-resolution", "photos left out of training", r["level"],

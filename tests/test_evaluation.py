@@ -116,6 +116,25 @@ def test_super_resolution_baseline_rows_score_cubic_enlargement_of_each_held_out
     assert rows[1]["psnr"] < rows[0]["psnr"]  # shrinking 3x loses more than 2x
 
 
+def test_super_resolution_rows_also_average_the_shipped_weights_over_symmetries(monkeypatch):
+    monkeypatch.setattr(experiments._training, "bfloat16_supported", lambda: False)
+    calls = []
+
+    def enlarge_and_count(low, model, scale, precision="float32", symmetries=1):
+        calls.append((model, scale, symmetries))
+        return sol5.enlarge(low, (round(low.shape[0] * scale), round(low.shape[1] * scale)))
+
+    monkeypatch.setattr(sol5, "super_resolve_image", enlarge_and_count)
+    photo = np.random.default_rng(0).uniform(0, 1, (40, 36))
+    rows = experiments.super_resolution_rows({2: {experiments.SHIPPED_LABEL: "s"}},
+                                             {"noise": photo}, "noise")
+    labels = [r["method"] for r in rows if r["level"] == "x2"]
+    assert labels == ["cubic-spline enlargement", experiments.SHIPPED_LABEL] + [
+        experiments.SHIPPED_LABEL + experiments.symmetries_suffix(count)
+        for count in experiments.SUPERRES_SYMMETRIES]
+    assert calls == [("s", 2, 1)] + [("s", 2, count) for count in experiments.SUPERRES_SYMMETRIES]
+
+
 @pytest.mark.parametrize("fast_machine", [True, False])
 def test_shipped_weights_are_also_scored_in_bfloat16_where_fast(monkeypatch, fast_machine):
     monkeypatch.setattr(experiments._training, "bfloat16_supported", lambda: fast_machine)

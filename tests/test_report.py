@@ -356,6 +356,22 @@ def test_targets_score_super_resolution_on_the_unseen_photos_before_the_held_out
     assert rows[1][1] == "held-out photos" and len(rows) > 1
 
 
+def test_super_resolution_targets_take_the_shipped_bfloat16_run_then_each_symmetry_count():
+    shipped = "ours, long preset (shipped)"
+    unseen = [_row("cubic-spline enlargement", "unseen photos, gray", "x2", 28.0),
+              _row(shipped, "unseen photos, gray", "x2", 29.5),
+              _row(shipped + ", bfloat16, 8 symmetries", "unseen photos, gray", "x2", 30.25),
+              _row(shipped + ", bfloat16", "unseen photos, gray", "x2", 29.5),
+              _row("ours, assignment-sized", "unseen photos, gray", "x2", 28.75),
+              _row(shipped + ", bfloat16, 8 symmetries", "unseen photos, gray", "x3", 31.0)]
+    rows = [r for r in report.target_rows(dict(_evaluation(), unseen_superres=unseen))
+            if r[:2] == ["super-resolution", "unseen photos, gray"]]
+    assert [r[4] for r in rows] == [shipped + ", bfloat16", shipped + ", bfloat16, 8 symmetries",
+                                    "ours, assignment-sized"]
+    assert [r[6] for r in rows] == ["-0.50", "+0.25", "-0.25"]
+    assert [r[-1] for r in rows] == ["no", "yes", "no"]
+
+
 def test_evaluate_and_the_depth_study_also_rewrite_the_readme_headline(monkeypatch):
     from restoration import cli
     calls = []
