@@ -828,10 +828,11 @@ def super_resolution_rows(models, photos=None, images="photos"):
     photos = list((photos or held_out_photos()).values())
     for scale in SR_SCALES:
         methods = {"cubic-spline enlargement": lambda low, shape: sol5.enlarge(low, shape)}
-        ours = our_methods(models.get(scale, {}),
-                           lambda case, model, precision, symmetries=1, s=scale: sol5.super_resolve_image(
-                               case[0], model, s, precision=precision, symmetries=symmetries),
-                           symmetries=SUPERRES_SYMMETRIES)
+        def enlarge(case, model, precision, symmetries=1, scale=scale):
+            return sol5.super_resolve_image(case[0], model, scale, precision=precision,
+                                            symmetries=symmetries)
+
+        ours = our_methods(models.get(scale, {}), enlarge, symmetries=SUPERRES_SYMMETRIES)
         for label, restore in ours.items():
             methods[label] = lambda low, shape, restore=restore: restore((low, shape))
         for name, method in methods.items():
