@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/dip_bench.py            # both crop sets
     python benchmarks/dip_bench.py --quick    # one crop per photo (7 + 6)
+    python benchmarks/dip_bench.py --quick --step-cost-only   # only the cost of one fit step
 
 Two disjoint sets of 64x64 grayscale crops are used, each at sigma 0.05, 0.1
 and 0.2 (noise added as in the assignment:
@@ -28,6 +29,10 @@ For every set and sigma it prints, side by side, the mean and worst PSNR gain
 
 The first DIP call, which builds and traces the network, is timed apart.
 Times are wall-clock on whatever else the machine is doing.
+
+Every run also times one step of the fit (forward pass, gradient, Adam update) on padded sizes
+of 16x16, 32x32 and 64x64 pixels: a crop's fit takes about its steps times this cost.
+``--step-cost-only`` measures just that and keeps the crop tables already stored.
 
 The tables are also stored, with every crop's figures and the machine facts, in
 ``results/deep_prior.json`` (``results/deep_prior_quick.json`` with ``--quick``); a run of one
@@ -65,6 +70,8 @@ SIGMAS = (0.05, 0.1, 0.2)
 CROP = 64
 NOISE_SEED = 1
 TV_WEIGHTS = np.geomspace(0.01, 0.5, 30)  # grid of the oracle's TV weight
+STEP_COST_SIZES = (16, 32, 64)  # padded sides on which one step of the fit is timed
+STEP_COST_ROUNDS = 7             # rounds of DIP_CHUNK steps, the median of which is reported
 # (photo, number of crops, rows the crops may start in as fractions of the height, seed).
 TUNE_SET = (("grass", 2, (0.0, 0.5), 11), ("brick", 2, (0.0, 0.5), 12),
             ("gravel", 2, (0.0, 0.5), 13), ("moon", 2, (0.0, 1.0), 14),
@@ -182,15 +189,40 @@ def run_set(title, crops, verbose):
     return rows
 
 
-def save_results(path, tables, first_call_seconds, quick):
-    """Store the sets' tables in ``path``, keeping a set this run did not measure."""
+def step_cost():
+    """Median milliseconds of one step of the fit on each padded size of ``STEP_COST_SIZES``
+    (a fitter loaded with uniform noise, already traced for that size)."""
+    rng = np.random.default_rng(0)
+    chunk = _deep_prior.tf.constant(_deep_prior.DIP_CHUNK, _deep_prior.tf.int32)
+    rows = []
+    for side in STEP_COST_SIZES:
+        fitter = _deep_prior._fitter_for(side, side)
+        fitter.reset(rng.uniform(size=(side, side)), np.ones((side, side)), rng)
+        fitter.run(chunk)  # traces the graph for this size
+        times = [_timed(lambda: float(fitter.run(chunk)[0]))[1] for _ in range(STEP_COST_ROUNDS)]
+        rows.append({"side": side, "ms_per_step": 1000 * float(np.median(times))
+                     / _deep_prior.DIP_CHUNK})
+    largest = rows[-1]["ms_per_step"]
+    print("one step of the fit: " + ", ".join(
+        f"{r['side']}x{r['side']} {r['ms_per_step']:.1f} ms ({r['ms_per_step'] / largest:.2f} of "
+        f"the {STEP_COST_SIZES[-1]}x{STEP_COST_SIZES[-1]} step)" for r in rows))
+    return rows
+
+
+def save_results(path, tables, first_call_seconds, quick, step_rows):
+    """Store the step cost, and the sets' tables when this run measured any, in ``path``,
+    keeping a set this run did not measure."""
     from restoration import experiments
     results = json.loads(path.read_text()) if path.is_file() else {}
-    results.setdefault("sets", {}).update(tables)
-    results.update(machine=dict(experiments.machine_facts(), load_average_at_start=LOAD_AT_START),
-                   quick=quick, crop=CROP, noise_seed=NOISE_SEED,
-                   first_call_seconds=first_call_seconds,
-                   bm3d=None if bm3d is None else importlib.metadata.version("bm3d"))
+    machine = dict(experiments.machine_facts(), load_average_at_start=LOAD_AT_START)
+    results["step_cost"] = {"command": " ".join(["python benchmarks/dip_bench.py", *sys.argv[1:]]),
+                            "rounds": STEP_COST_ROUNDS, "chunk": _deep_prior.DIP_CHUNK,
+                            "machine": machine, "rows": step_rows}
+    if tables:
+        results.setdefault("sets", {}).update(tables)
+        results.update(machine=machine, quick=quick, crop=CROP, noise_seed=NOISE_SEED,
+                       first_call_seconds=first_call_seconds,
+                       bm3d=None if bm3d is None else importlib.metadata.version("bm3d"))
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {path.relative_to(path.parents[1])}")
@@ -205,7 +237,14 @@ def main():
                         help="one crop per photo and crop group (7 tune, 6 report crops)")
     parser.add_argument("--set", choices=("tune", "report", "both"), default="both",
                         help="which crop set(s) to run (default both)")
+    parser.add_argument("--step-cost-only", action="store_true",
+                        help="only time one step of the fit per padded size; keep the stored "
+                             "crop tables")
     args = parser.parse_args()
+    name = "deep_prior_quick.json" if args.quick else "deep_prior.json"
+    if args.step_cost_only:
+        save_results(RESULTS_DIR / name, {}, None, args.quick, step_cost())
+        return
 
     warm_up_image = add_noise(crops_of(REPORT_SET, quick=True)[0][1], 0.1,
                               np.random.default_rng(0))
@@ -222,8 +261,7 @@ def main():
     if args.set in ("report", "both"):
         tables["report"] = run_set("REPORT set (never tuned on)", crops_of(REPORT_SET, args.quick),
                                    args.verbose)
-    name = "deep_prior_quick.json" if args.quick else "deep_prior.json"
-    save_results(RESULTS_DIR / name, tables, warm_up, args.quick)
+    save_results(RESULTS_DIR / name, tables, warm_up, args.quick, step_cost())
 
 
 if __name__ == "__main__":

@@ -502,7 +502,25 @@ def deep_prior_page(results, source):
                          [[c["crop"], _level(r["sigma"]), f"{c['sigma_estimate']:.3f}",
                            f"{c['dip']:.2f}", f"{c['dip_net']:.2f}", f"{c['tv']:.2f}",
                            c["steps"]] for r in rows for c in r.get("per_crop", [])]), ""]
-    return "\n".join(parts)
+    return "\n".join(parts + _step_cost_section(results.get("step_cost"), source))
+
+
+def _step_cost_section(cost, source):
+    """The page's lines on the cost of one step of the fit per padded size (none if unmeasured)."""
+    if not cost:
+        return []
+    rows = cost["rows"]
+    largest = rows[-1]
+    return ["## Cost of one step of the fit", "",
+            provenance(cost["command"], source, cost.get("machine")), "",
+            f"Milliseconds per step (forward pass, gradient and Adam update) on a padded size, "
+            f"the median of {cost['rounds']} rounds of {cost['chunk']} steps; a crop's fit "
+            f"takes about its steps times this. The last two columns set each size against "
+            f"{largest['side']}x{largest['side']}, the crops' size.", "",
+            _table(["padded size", "ms / step", "share of the time", "share of the pixels"],
+                   [[f"{r['side']}x{r['side']}", f"{r['ms_per_step']:.1f}",
+                     f"{r['ms_per_step'] / largest['ms_per_step']:.2f}",
+                     f"{(r['side'] / largest['side']) ** 2:.3f}"] for r in rows]), ""]
 
 
 # --------------------------------------------------------------------------

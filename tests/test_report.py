@@ -218,6 +218,21 @@ def test_deep_prior_and_logs(results):
             "250 | 14 | 77 | 0.0021 | 18.00 -> 30.50 |") in _lines(logs)
 
 
+def test_deep_prior_page_sets_each_step_cost_against_the_crops_size(results):
+    data = _dip()
+    assert "Cost of one step" not in report.render(results)["deep-prior-results.md"]
+    data["step_cost"] = {"command": "python benchmarks/dip_bench.py --quick --step-cost-only",
+                         "rounds": 7, "chunk": 10, "machine": MACHINE,
+                         "rows": [{"side": 16, "ms_per_step": 12.0},
+                                  {"side": 64, "ms_per_step": 20.0}]}
+    (results / "deep_prior_quick.json").write_text(json.dumps(data))
+    dip = report.render(results)["deep-prior-results.md"]
+    assert "## Cost of one step of the fit" in dip
+    assert "`python benchmarks/dip_bench.py --quick --step-cost-only`" in dip
+    assert "| 16x16 | 12.0 | 0.60 | 0.062 |" in _lines(dip)
+    assert "| 64x64 | 20.0 | 1.00 | 1.000 |" in _lines(dip)
+
+
 def test_a_log_whose_steps_take_seconds_keeps_every_epoch():
     # Keras prints "2s/step" once a step takes a second or more; such epochs still count, their
     # step time taken from the epoch's seconds over its steps.
