@@ -107,7 +107,8 @@ def check_precision(precision):
 class TimeBudget(keras.callbacks.Callback):
     """Fit for a wall-clock budget instead of a step count.
 
-    Adam's step size follows a cosine from ``initial`` down to ``final`` over the budget (set at
+    Adam's step size follows a cosine from ``initial`` down to ``final`` over the budget, or over
+    the fit's epochs where they would end first, so a fast machine still ends at ``final`` (set at
     the start of every epoch, as ``keras.callbacks.LearningRateScheduler`` does, so keep epochs
     short), and training stops after the first step that ends past the budget, saying after how
     many steps of which epoch (Keras still draws that epoch's bar as complete).
@@ -125,7 +126,10 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        done = min(1.0, self._elapsed() / self.seconds) if self.seconds > 0 else 1.0
+        by_time = self._elapsed() / self.seconds if self.seconds > 0 else 1.0
+        epochs = self.params.get("epochs") or 0
+        by_epochs = epoch / (epochs - 1) if epochs > 1 else 0.0
+        done = min(1.0, max(by_time, by_epochs))
         self.model.optimizer.learning_rate = (
             self.final + 0.5 * (self.initial - self.final) * (1 + math.cos(math.pi * done)))
 

@@ -170,6 +170,20 @@ def test_time_budget_stops_training_and_decays_the_step_size(small_images, capsy
     assert "sol5: time budget spent after 1 of 5 steps of epoch 1" in lines
 
 
+def test_time_budget_decays_over_the_epochs_when_they_end_before_the_budget(small_images):
+    model = sol5.build_nn_model(8, 8, 2, 0)
+    rates = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: rates.append(float(model.optimizer.learning_rate)))
+    budget = _training.TimeBudget(3600.0, 1e-3, 1e-5)  # an hour: the 3 epochs end long before
+    history = sol5.train_model(model, small_images, lambda im: im, 2, 1, 3, 2, learning_rate=1e-3,
+                               callbacks=[budget, record])
+    assert len(history.history["loss"]) == 3
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[1] == pytest.approx(0.5 * (1e-3 + 1e-5), rel=1e-3)  # half-way along the cosine
+    assert rates[2] == pytest.approx(1e-5)  # the last epoch runs at the final step size
+
+
 @pytest.mark.parametrize("task", ["denoise", "deblur", "superres"])
 def test_shipped_weights_are_the_long_preset_network(task):
     import pathlib
