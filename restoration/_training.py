@@ -75,11 +75,19 @@ def bfloat16_supported():
         flags = ""
     if "avx512_bf16" in flags or "amx_bf16" in flags:
         return True
-    for gpu in tf.config.list_physical_devices("GPU") if tf is not None else []:
-        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
-        if capability >= (8, 0):
-            return True
-    return False
+    return any(capability >= (8, 0) for capability in gpu_compute_capabilities())
+
+
+def gpu_compute_capabilities():
+    """(major, minor) of each GPU the Keras backend (TensorFlow or JAX) trains on."""
+    if keras.backend.backend() == "jax":
+        import jax
+        return [tuple(int(part) for part in str(getattr(device, "compute_capability", "0.0"))
+                      .split(".")[:2]) for device in jax.devices() if device.platform == "gpu"]
+    if tf is None:
+        return []
+    return [tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)))
+            for gpu in tf.config.list_physical_devices("GPU")]
 
 
 @contextlib.contextmanager

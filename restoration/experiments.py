@@ -69,12 +69,14 @@ def corruption_for(task):
 def machine_facts():
     """Date, versions and machine size, stored beside every result."""
     import keras
-    import tensorflow as tf
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "numpy": np.__version__,
-            "cpu_count": os.cpu_count(), "machine": platform.machine(),
-            "gpus": len(tf.config.list_physical_devices("GPU"))}
+    facts = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "python": platform.python_version()}
+    if _training.tf is not None:
+        facts["tensorflow"] = _training.tf.__version__
+    if keras.backend.backend() != "tensorflow":
+        facts["keras_backend"] = keras.backend.backend()
+    return dict(facts, keras=keras.__version__, numpy=np.__version__, cpu_count=os.cpu_count(),
+                machine=platform.machine(), gpus=len(_training.gpu_compute_capabilities()))
 
 
 def training_record(command, seconds, extra_folders=(), init_from=None):

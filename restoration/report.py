@@ -63,8 +63,10 @@ def machine_line(machine):
     gpus = machine.get("gpus", 0)
     text = (f"Machine: {machine.get('cpu_count', '?')}-core {machine.get('machine', '?')} CPU, "
             f"{gpus} GPU{'' if gpus == 1 else 's'}; Python {machine.get('python', '?')}, "
-            f"TensorFlow {machine.get('tensorflow', '?')}, Keras {machine.get('keras', '?')}, "
-            f"numpy {machine.get('numpy', '?')}")
+            + (f"TensorFlow {machine['tensorflow']}, " if "tensorflow" in machine else "")
+            + f"Keras {machine.get('keras', '?')}"
+            + (f" on {machine['keras_backend']}" if "keras_backend" in machine else "")
+            + f", numpy {machine.get('numpy', '?')}")
     if "load_average_at_start" in machine:
         text += f"; one-minute load average {machine['load_average_at_start']:.2f} before the run"
     return text + f". Date: {str(machine.get('date', '?'))[:10]}."

@@ -279,3 +279,14 @@ def test_the_unseen_part_scores_colour_gray_and_super_resolution_on_the_same_pho
     assert {r["images"] for r in superres} == {"unseen photos, gray"}
     assert {r["method"] for r in superres} == {"cubic-spline enlargement"}  # no model given
     assert {r["level"] for r in superres} == {f"x{s}" for s in experiments.SR_SCALES}
+
+
+def test_machine_facts_leave_tensorflow_out_where_it_is_missing(monkeypatch):
+    # A GPU machine may train on Keras' JAX backend with no TensorFlow installed.
+    from restoration import _training
+    monkeypatch.setattr(_training, "tf", None)
+    monkeypatch.setattr(_training, "gpu_compute_capabilities", lambda: [(9, 0)])
+    facts = experiments.machine_facts()
+    assert "tensorflow" not in facts
+    assert facts["gpus"] == 1
+    assert {"date", "python", "keras", "numpy", "cpu_count", "machine"} <= set(facts)

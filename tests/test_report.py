@@ -393,3 +393,11 @@ def test_evaluate_and_the_depth_study_also_rewrite_the_readme_headline(monkeypat
     monkeypatch.setattr(report, "write_report", lambda **kwargs: calls.append(kwargs) or [])
     cli._write_docs()
     assert calls == [{"readme": ROOT / "README.md"}]
+
+
+def test_machine_line_names_the_keras_backend_and_omits_a_missing_tensorflow():
+    jax_machine = {k: v for k, v in MACHINE.items() if k != "tensorflow"}
+    line = report.machine_line(dict(jax_machine, keras_backend="jax"))
+    assert "TensorFlow" not in line
+    assert "Keras 6.5.4 on jax, numpy 3.2.1" in line
+    assert "TensorFlow 9.8.7, Keras 6.5.4, numpy 3.2.1" in report.machine_line(MACHINE)
