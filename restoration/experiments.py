@@ -5,6 +5,8 @@ lands in this module, so anyone can rerun it.
 """
 
 import datetime
+import importlib.metadata
+import importlib.util
 import json
 import os
 import pathlib
@@ -86,19 +88,23 @@ def training_record(command, seconds, extra_folders=(), init_from=None):
     from ``init_from`` also keeps the record saved beside that model, if any, as
     ``continued_from``, so a chain of runs is recorded whole."""
     import hashlib
-    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
     extra = {}
     for folder in extra_folders:
         extra[str(folder)] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
                               for f in _data.photo_files(folder)}
-    record = {"command": command, "machine": dict(machine_facts(), cpu=cpu),
+    record = {"command": command, "machine": dict(machine_facts(), cpu=cpu_name()),
               "training_seconds": round(seconds), "offline_photos": list(_data.TRAIN_PHOTOS),
               "extra_photos": extra}
     earlier = pathlib.Path(init_from).with_suffix(".json") if init_from else None
     if earlier is not None and earlier.is_file():
         record["continued_from"] = json.loads(earlier.read_text())
     return record
+
+
+def cpu_name():
+    """The CPU's model name as the system reports it."""
+    return next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
+                 if line.startswith("model name")), platform.processor())
 
 
 def _read_lines(path):
@@ -660,7 +666,9 @@ def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "eval
     models = default_models() if models is None else models
     figure_dir = pathlib.Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
-    machine = machine_facts()
+    machine = dict(machine_facts(), cpu=cpu_name())  # timings depend on the CPU and BM3D's build
+    if importlib.util.find_spec("bm3d") is not None:
+        machine["bm3d"] = importlib.metadata.version("bm3d")
     report = {"machine": machine}
     for name, evaluate_part in EVALUATION_PARTS.items():
         if name in parts:

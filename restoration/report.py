@@ -61,12 +61,14 @@ def machine_line(machine):
     if not machine:
         return "Machine and date: not recorded in the results file."
     gpus = machine.get("gpus", 0)
-    text = (f"Machine: {machine.get('cpu_count', '?')}-core {machine.get('machine', '?')} CPU, "
-            f"{gpus} GPU{'' if gpus == 1 else 's'}; Python {machine.get('python', '?')}, "
+    text = (f"Machine: {machine.get('cpu_count', '?')}-core {machine.get('machine', '?')} CPU"
+            + (f" ({machine['cpu']})" if machine.get("cpu") else "")
+            + f", {gpus} GPU{'' if gpus == 1 else 's'}; Python {machine.get('python', '?')}, "
             + (f"TensorFlow {machine['tensorflow']}, " if "tensorflow" in machine else "")
             + f"Keras {machine.get('keras', '?')}"
             + (f" on {machine['keras_backend']}" if "keras_backend" in machine else "")
-            + f", numpy {machine.get('numpy', '?')}")
+            + f", numpy {machine.get('numpy', '?')}"
+            + (f", bm3d {machine['bm3d']}" if machine.get("bm3d") else ""))
     if "load_average_at_start" in machine:
         text += f"; one-minute load average {machine['load_average_at_start']:.2f} before the run"
     return text + f". Date: {str(machine.get('date', '?'))[:10]}."

@@ -251,6 +251,9 @@ def test_a_part_rerun_replaces_its_own_machine_record(tmp_path, monkeypatch):
     assert saved["denoise_colour"] == ["rerun"] and saved["denoise"] == ["old"]
     assert saved["part_machines"]["denoise"] == old_machine
     assert saved["part_machines"]["colour"]["date"][:10] != "2020-01-02"
+    # the part's record names the CPU and, where installed, the bm3d build that timed it
+    assert saved["part_machines"]["colour"]["cpu"] == experiments.cpu_name()
+    assert "bm3d" in saved["part_machines"]["colour"] or experiments._optional_bm3d() is None
 
 
 def test_a_rerun_that_loses_a_models_rows_names_them_and_the_fix(tmp_path, monkeypatch, capsys):

@@ -401,3 +401,10 @@ def test_machine_line_names_the_keras_backend_and_omits_a_missing_tensorflow():
     assert "TensorFlow" not in line
     assert "Keras 6.5.4 on jax, numpy 3.2.1" in line
     assert "TensorFlow 9.8.7, Keras 6.5.4, numpy 3.2.1" in report.machine_line(MACHINE)
+
+
+def test_machine_line_names_the_cpu_and_the_bm3d_build_when_recorded():
+    line = report.machine_line(dict(MACHINE, cpu="Example CPU 9000", bm3d="4.5.6"))
+    assert "17-core riscv64 CPU (Example CPU 9000), 3 GPUs" in line
+    assert "numpy 3.2.1, bm3d 4.5.6." in line
+    assert "(" not in report.machine_line(MACHINE)
