@@ -484,13 +484,31 @@ def format_rows(rows, level_name):
     return "\n".join(lines)
 
 
+#: Panels per row of an evaluation figure, and characters per line of a panel's label.
+FIGURE_COLUMNS, LABEL_WIDTH = 5, 34
+
+
+def in_rows(panels, columns=FIGURE_COLUMNS):
+    """``panels`` cut into rows of at most ``columns``, in order.
+
+    Examples
+    --------
+    >>> [len(row) for row in in_rows(list(range(12)), 5)]
+    [5, 5, 2]
+    """
+    return [panels[start:start + columns] for start in range(0, len(panels), columns)]
+
+
 def _figure(cases, outputs, methods, pick, path, title, crop=(slice(None), slice(None))):
+    import textwrap
     case = pick(cases)
     panels = []
     for name in methods:
         image = outputs[(name, case["image"], case["level"])]
-        panels.append((f"{name}\n{psnr_ssim(case['clean'], image)[0]:.2f} dB", image[crop]))
-    return save_panel_rows([panels + [("clean", case["clean"][crop])]], path, title, fontsize=8)
+        panels.append((f"{textwrap.fill(name, LABEL_WIDTH)}\n"
+                       f"{psnr_ssim(case['clean'], image)[0]:.2f} dB", image[crop]))
+    return save_panel_rows(in_rows(panels + [("clean", case["clean"][crop])]), path, title,
+                           fontsize=8)
 
 
 #: Label of the shipped weights (``models/TASK_long.keras``) in the tables, and what is added
