@@ -1297,8 +1297,8 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
         Grayscale image.  Floats must lie in [0, 1]; integer images are scaled
         by their dtype's range with :func:`skimage.util.img_as_float64`.  Any
         size works, also small ones: the network halves the size
-        ``_deep_prior.DIP_LEVELS`` (4) times, so it works on a grid padded (by
-        reflection) up to multiples of 16; only the image's own pixels enter
+        ``_deep_prior.DIP_LEVELS`` (3) times, so it works on a grid padded (by
+        reflection) up to multiples of 8; only the image's own pixels enter
         the fit, and the result is cropped back to the input's shape.
     seed : int, optional
         Seeds the weights, the input tensor and its perturbations.  Calls with
@@ -1326,7 +1326,7 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
     Notes
     -----
     The first call for a given padded size builds and traces the training
-    graph (about a second or two); later calls of that size reuse it.
+    graph; later calls of that size reuse it.
 
     Examples
     --------

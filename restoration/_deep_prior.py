@@ -26,8 +26,8 @@ from ._checks import import_tensorflow_quietly
 
 tf = import_tensorflow_quietly()
 
-DIP_LEVELS = 4            # number of stride-2 stages; sizes are padded to 2**DIP_LEVELS
-DIP_DOWN_CHANNELS = 32    # channels of the encoder and decoder stages
+DIP_LEVELS = 3            # number of stride-2 stages; sizes are padded to 2**DIP_LEVELS
+DIP_DOWN_CHANNELS = 24    # channels of the encoder and decoder stages
 DIP_SKIP_CHANNELS = 4     # channels of the skip connections
 DIP_INPUT_CHANNELS = 16   # channels of the fixed random input tensor
 DIP_INPUT_SCALE = 0.1     # the input is uniform in [0, DIP_INPUT_SCALE)
@@ -51,9 +51,9 @@ DIP_NOISE_ROUNDS = 5      # most refinements of the estimate and of the weakly t
 DIP_CW_PATCH = 8          # side of the patches of the collaborative Wiener pass
 DIP_CW_STEP = 3           # distance between its reference patches
 DIP_CW_SEARCH = 12        # its patches are matched within +-this many pixels
-DIP_CW_GROUP = 16         # most patches per group (a power of 2)
+DIP_CW_GROUP = 32         # most patches per group (a power of 2)
 DIP_CW_KAISER = 2.0       # beta of the Kaiser window its overlapping patches are averaged with
-DIP_CW_BATCH = 2048       # groups filtered at once (bounds its memory on large images)
+DIP_CW_BATCH = 1024       # groups filtered at once (bounds its memory on large images)
 
 
 def _param_shapes():
@@ -357,43 +357,55 @@ def _pad_and_mask(image):
     return target, mask
 
 
-def _should_stop(ratios, lag):
+def _should_stop(ratios):
     """The stopping rule, given the ratios r (MSE of the running mean over the estimated
-    noise variance) seen so far, one per chunk, and the knee's span ``lag`` in chunks.
+    noise variance) seen so far, one per chunk of ``DIP_CHUNK`` steps.
 
-    >>> _should_stop([1.3, 1.2, 1.1], 2), _should_stop([1.11, 1.1, 1.1], 2)
+    >>> _should_stop([1.3, 1.2, 1.1]), _should_stop([1.11, 1.1, 1.1])
     (False, True)
-    >>> _should_stop([0.95, 0.9, 0.84], 2)
-    True
+    >>> _should_stop([0.95, 0.9, 0.84]), _should_stop([0.84, 0.8])
+    (True, False)
     """
-    ratio = ratios[-1]
+    if len(ratios) * DIP_CHUNK < DIP_MIN_STEPS:
+        return False
+    ratio, lag = ratios[-1], DIP_KNEE_STEPS // DIP_CHUNK
     if ratio <= DIP_STOP_RATIO:
         return True
     return len(ratios) > lag and ratio <= DIP_KNEE_RATIO and \
         ratios[-1 - lag] - ratio <= DIP_KNEE_DROP
 
 
-def _fit_network(image, noise_var, seed, max_steps, verbose):
-    """Run the early-stopped fit; return the running mean of the network's outputs and the
-    number of steps taken."""
+def _fit_chunks(image, seed, max_steps):
+    """Fit a fresh network to ``image``, ``DIP_CHUNK`` steps at a time, up to ``max_steps``.
+
+    After every chunk, yields the steps done so far, the training loss, the mean squared
+    distance of the running mean of the outputs to the image, and that running mean (float64,
+    the image's shape).
+    """
     height, width = image.shape
     target, mask = _pad_and_mask(image)
     fitter = _fitter_for(*target.shape)
     fitter.reset(target, mask, np.random.default_rng(seed))
-    done, ratios = 0, []
-    lag = DIP_KNEE_STEPS // DIP_CHUNK
+    done = 0
     while done < max_steps:
         steps = min(DIP_CHUNK, max_steps - done)
         loss, ema_mse, ema = fitter.run(tf.constant(steps, tf.int32))
         done += steps
-        loss, ema_mse = float(loss), float(ema_mse)
+        yield done, float(loss), float(ema_mse), ema.numpy()[:height, :width].astype(np.float64)
+
+
+def _fit_network(image, noise_var, seed, max_steps, verbose):
+    """Run the early-stopped fit; return the running mean of the network's outputs and the
+    number of steps taken."""
+    ratios = []
+    for done, loss, ema_mse, running_mean in _fit_chunks(image, seed, max_steps):
         ratios.append(ema_mse / noise_var)
         if verbose:
             print(f"step {done}: loss {loss:.5f}, mean-output loss {ema_mse:.5f}, "
                   f"noise variance {noise_var:.5f}")
-        if done >= DIP_MIN_STEPS and _should_stop(ratios, lag):
+        if _should_stop(ratios):
             break
-    return ema.numpy()[:height, :width].astype(np.float64), done
+    return running_mean, done
 
 
 def fit_and_restore(image, seed=0, max_steps=DIP_MAX_STEPS, verbose=False, details=None):

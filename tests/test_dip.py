@@ -112,3 +112,15 @@ def test_grass_at_low_noise_improves():
     noisy = _noisy(clean, 0.05, 4)
     restored = deep_prior_restore_image(noisy)
     assert np.mean((restored - clean) ** 2) < np.mean((noisy - clean) ** 2)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 50), (6, 9), (1, 40)])
+def test_padding_fits_the_hourglass_and_masks_only_the_image(shape):
+    # Every stride-2 stage must see an even size, and padded pixels must stay out of the loss.
+    image = np.random.default_rng(6).random(shape)
+    target, mask = _deep_prior._pad_and_mask(image)
+    factor = 2 ** _deep_prior.DIP_LEVELS
+    assert target.shape[0] % factor == 0 and target.shape[1] % factor == 0
+    assert target.shape[0] - shape[0] < factor and target.shape[1] - shape[1] < factor
+    np.testing.assert_array_equal(target[:shape[0], :shape[1]], image)
+    assert mask.sum() == image.size and mask[:shape[0], :shape[1]].all()
