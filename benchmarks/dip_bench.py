@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/dip_bench.py            # both crop sets
     python benchmarks/dip_bench.py --quick    # one crop per photo (7 + 6)
     python benchmarks/dip_bench.py --quick --step-cost-only   # only the cost of one fit step
+    python benchmarks/dip_bench.py --quick --best-stop-only   # only the stopping rule's headroom
 
 Two disjoint sets of 64x64 grayscale crops are used, each at sigma 0.05, 0.1
 and 0.2 (noise added as in the assignment:
@@ -33,6 +34,12 @@ Times are wall-clock on whatever else the machine is doing.
 Every run also times one step of the fit (forward pass, gradient, Adam update) on padded sizes
 of 16x16, 32x32 and 64x64 pixels: a crop's fit takes about its steps times this cost.
 ``--step-cost-only`` measures just that and keeps the crop tables already stored.
+
+``--best-stop-only`` measures how much the stopping rule leaves on the table: every crop of the
+chosen set(s) is fitted to ``DIP_MAX_STEPS`` steps, the collaborative Wiener pass is applied to
+the running mean after every chunk of steps, and the mean gain at the step where the rule stops
+is set against the mean gain at each crop's best step (an oracle: it sees the clean crop).  It
+keeps the other stored tables.
 
 The tables are also stored, with every crop's figures and the machine facts, in
 ``results/deep_prior.json`` (``results/deep_prior_quick.json`` with ``--quick``); a run of one
@@ -209,12 +216,57 @@ def step_cost():
     return rows
 
 
-def save_results(path, tables, first_call_seconds, quick, step_rows):
-    """Store the step cost, and the sets' tables when this run measured any, in ``path``,
-    keeping a set this run did not measure."""
+def best_stop(crops):
+    """Per sigma, the mean gain at the stopping rule's step and at each crop's best step.
+
+    The noise is drawn as in :func:`run_set`, so the rule's gains are those of its table.
+    """
+    rng = np.random.default_rng(NOISE_SEED)
+    rows = []
+    for sigma in SIGMAS:
+        noisy = [add_noise(clean, sigma, rng) for _, clean in crops]
+        per_crop = []
+        for (label, clean), n in zip(crops, noisy):
+            sigma_est = _deep_prior._noise_sigma(n)
+            ratios, gains, steps, rule = [], [], [], None
+            for done, _, ema_mse, running_mean in _deep_prior._fit_chunks(
+                    n, 0, _deep_prior.DIP_MAX_STEPS):
+                ratios.append(ema_mse / sigma_est ** 2)
+                restored = _deep_prior._collaborative_wiener(n, running_mean, sigma_est)
+                gains.append(psnr_gain(clean, np.clip(restored, 0.0, 1.0), n))
+                steps.append(done)
+                if rule is None and _deep_prior._should_stop(ratios):
+                    rule = len(gains) - 1
+            rule = len(gains) - 1 if rule is None else rule
+            best = int(np.argmax(gains))
+            per_crop.append({"crop": label, "rule_gain": float(gains[rule]),
+                             "rule_steps": steps[rule], "best_gain": float(gains[best]),
+                             "best_steps": steps[best]})
+        rule_mean = np.mean([c["rule_gain"] for c in per_crop])
+        best_mean = np.mean([c["best_gain"] for c in per_crop])
+        print(f"{sigma:>5.2f} | rule {rule_mean:6.2f} (median steps "
+              f"{np.median([c['rule_steps'] for c in per_crop]):.0f}) | best step {best_mean:6.2f} "
+              f"(median steps {np.median([c['best_steps'] for c in per_crop]):.0f}) | headroom "
+              f"{best_mean - rule_mean:+.2f}", flush=True)
+        rows.append({"sigma": sigma, "crops": len(crops), "rule_mean": float(rule_mean),
+                     "best_mean": float(best_mean), "per_crop": per_crop})
+    return rows
+
+
+def save_results(path, tables, first_call_seconds, quick, step_rows, stop_tables=None):
+    """Store the step cost, the sets' tables when this run measured any and the stopping rule's
+    headroom when measured, in ``path``, keeping what this run did not measure."""
     from restoration import experiments
     results = json.loads(path.read_text()) if path.is_file() else {}
     machine = dict(experiments.machine_facts(), load_average_at_start=LOAD_AT_START)
+    if stop_tables:
+        stored = results.setdefault("best_stop", {})
+        stored.setdefault("sets", {}).update(stop_tables)
+        stored.update(command=" ".join(["python benchmarks/dip_bench.py", *sys.argv[1:]]),
+                      machine=machine, max_steps=_deep_prior.DIP_MAX_STEPS)
+        path.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"wrote {path.relative_to(path.parents[1])}")
+        return
     results["step_cost"] = {"command": " ".join(["python benchmarks/dip_bench.py", *sys.argv[1:]]),
                             "rounds": STEP_COST_ROUNDS, "chunk": _deep_prior.DIP_CHUNK,
                             "machine": machine, "rows": step_rows}
@@ -240,8 +292,21 @@ def main():
     parser.add_argument("--step-cost-only", action="store_true",
                         help="only time one step of the fit per padded size; keep the stored "
                              "crop tables")
+    parser.add_argument("--best-stop-only", action="store_true",
+                        help="only compare the stopping rule's step with each crop's best step "
+                             "(fits every crop to the step cap); keep the other stored tables")
     args = parser.parse_args()
     name = "deep_prior_quick.json" if args.quick else "deep_prior.json"
+    if args.best_stop_only:
+        sets = {"tune": TUNE_SET, "report": REPORT_SET}
+        chosen = ("tune", "report") if args.set == "both" else (args.set,)
+        print("mean gain (dB) at the stopping rule's step and at each crop's best step (oracle)")
+        tables = {}
+        for set_name in chosen:
+            print(f"\n{set_name.upper()} set")
+            tables[set_name] = best_stop(crops_of(sets[set_name], args.quick))
+        save_results(RESULTS_DIR / name, {}, None, args.quick, None, tables)
+        return
     if args.step_cost_only:
         save_results(RESULTS_DIR / name, {}, None, args.quick, step_cost())
         return

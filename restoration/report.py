@@ -467,6 +467,12 @@ def depth_page(study, source="results/depth_study.json"):
 # Deep Image Prior
 # --------------------------------------------------------------------------
 
+def _report_set_first(sets):
+    """The names of the crop sets in ``sets``: the report set, the tune set, then any other."""
+    return [n for n in ("report", "tune") if n in sets] + [n for n in sets
+                                                           if n not in ("report", "tune")]
+
+
 def deep_prior_page(results, source):
     machine = results.get("machine")
     command = "python benchmarks/dip_bench.py" + (" --quick" if results.get("quick") else "")
@@ -487,8 +493,7 @@ def deep_prior_page(results, source):
     titles = {"report": "Report set (crops never used to choose the method's constants)",
               "tune": "Tune set (the crops the constants were chosen on)"}
     sets = results.get("sets", {})
-    for name in [n for n in ("report", "tune") if n in sets] + [n for n in sets
-                                                                if n not in titles]:
+    for name in _report_set_first(sets):
         rows = sets[name]
         parts += [f"## {titles.get(name, name)}", "",
                   _table(["sigma", "crops", "DIP mean", "DIP worst (crop)", "DIP s / steps",
@@ -506,7 +511,37 @@ def deep_prior_page(results, source):
                          [[c["crop"], _level(r["sigma"]), f"{c['sigma_estimate']:.3f}",
                            f"{c['dip']:.2f}", f"{c['dip_net']:.2f}", f"{c['tv']:.2f}",
                            c["steps"]] for r in rows for c in r.get("per_crop", [])]), ""]
-    return "\n".join(parts + _step_cost_section(results.get("step_cost"), source))
+    return "\n".join(parts + _best_stop_section(results.get("best_stop"), sets, source)
+                     + _step_cost_section(results.get("step_cost"), source))
+
+
+def _best_stop_section(best, sets, source):
+    """The page's lines on the stopping rule's step against each crop's best step (none if
+    unmeasured); BM3D's mean comes from the set's own table when the file has it."""
+    if not best:
+        return []
+    parts = ["## The stopping rule against the best step", "",
+             provenance(best["command"], source, best.get("machine")), "",
+             f"Every crop fitted to {best['max_steps']} steps, the collaborative Wiener pass "
+             "applied to the running mean after every chunk of steps: the mean gain at the step "
+             "where the stopping rule ends the fit, against the mean gain at each crop's best "
+             "step (an oracle: it sees the clean crop). *Headroom* is the difference, what a "
+             "perfect stopping rule would add.", ""]
+    for name in _report_set_first(best["sets"]):
+        rows = best["sets"][name]
+        bm3d = {r["sigma"]: r.get("bm3d_mean") for r in sets.get(name, [])}
+        parts += [f"{name.capitalize()} set:", "",
+                  _table(["sigma", "crops", "rule: mean / median steps",
+                          "best step: mean / median steps", "headroom", "BM3D mean"],
+                         [[_level(r["sigma"]), r["crops"],
+                           f"{r['rule_mean']:.2f} / "
+                           f"{statistics.median([c['rule_steps'] for c in r['per_crop']]):.0f}",
+                           f"{r['best_mean']:.2f} / "
+                           f"{statistics.median([c['best_steps'] for c in r['per_crop']]):.0f}",
+                           f"{r['best_mean'] - r['rule_mean']:+.2f}",
+                           "" if bm3d.get(r["sigma"]) is None else f"{bm3d[r['sigma']]:.2f}"]
+                          for r in rows]), ""]
+    return parts
 
 
 def _step_cost_section(cost, source):

@@ -233,6 +233,29 @@ def test_deep_prior_page_sets_each_step_cost_against_the_crops_size(results):
     assert "| 64x64 | 20.0 | 1.00 | 1.000 |" in _lines(dip)
 
 
+def test_deep_prior_page_sets_the_stopping_rule_against_the_best_step(results):
+    data = _dip()
+    assert "stopping rule against" not in report.render(results)["deep-prior-results.md"]
+    data["sets"]["report"][0].update(bm3d_mean=2.25, bm3d_worst=2.0)
+    crops = [{"crop": "a", "rule_gain": 1.0, "rule_steps": 100, "best_gain": 1.5,
+              "best_steps": 300},
+             {"crop": "b", "rule_gain": 2.0, "rule_steps": 200, "best_gain": 2.25,
+              "best_steps": 50}]
+    data["best_stop"] = {"command": "python benchmarks/dip_bench.py --quick --best-stop-only",
+                         "machine": MACHINE, "max_steps": 400,
+                         "sets": {"report": [{"sigma": 0.05, "crops": 2, "rule_mean": 1.5,
+                                              "best_mean": 1.875, "per_crop": crops}],
+                                  "tune": [{"sigma": 0.1, "crops": 2, "rule_mean": 1.5,
+                                            "best_mean": 1.5, "per_crop": crops}]}}
+    (results / "deep_prior_quick.json").write_text(json.dumps(data))
+    dip = report.render(results)["deep-prior-results.md"]
+    assert "## The stopping rule against the best step" in dip
+    assert "fitted to 400 steps" in dip
+    # medians of the two crops' steps; the report set's BM3D column from its own table
+    assert "| 0.05 | 2 | 1.50 / 150 | 1.88 / 175 | +0.38 | 2.25 |" in _lines(dip)
+    assert "| 0.1 | 2 | 1.50 / 150 | 1.50 / 175 | +0.00 |  |" in _lines(dip)
+
+
 def test_a_log_whose_steps_take_seconds_keeps_every_epoch():
     # Keras prints "2s/step" once a step takes a second or more; such epochs still count, their
     # step time taken from the epoch's seconds over its steps.
