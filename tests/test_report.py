@@ -218,6 +218,12 @@ def test_deep_prior_and_logs(results):
             "250 | 14 | 77 | 0.0021 | 18.00 -> 30.50 |") in _lines(logs)
 
 
+def _deep_prior_page_from(results, data):
+    """The Deep Image Prior page made from ``data`` stored as the quick results file."""
+    (results / "deep_prior_quick.json").write_text(json.dumps(data))
+    return report.render(results)["deep-prior-results.md"]
+
+
 def test_deep_prior_page_sets_each_step_cost_against_the_crops_size(results):
     data = _dip()
     assert "Cost of one step" not in report.render(results)["deep-prior-results.md"]
@@ -225,8 +231,7 @@ def test_deep_prior_page_sets_each_step_cost_against_the_crops_size(results):
                          "rounds": 7, "chunk": 10, "machine": MACHINE,
                          "rows": [{"side": 16, "ms_per_step": 12.0},
                                   {"side": 64, "ms_per_step": 20.0}]}
-    (results / "deep_prior_quick.json").write_text(json.dumps(data))
-    dip = report.render(results)["deep-prior-results.md"]
+    dip = _deep_prior_page_from(results, data)
     assert "## Cost of one step of the fit" in dip
     assert "`python benchmarks/dip_bench.py --quick --step-cost-only`" in dip
     assert "| 16x16 | 12.0 | 0.60 | 0.062 |" in _lines(dip)
@@ -247,8 +252,7 @@ def test_deep_prior_page_sets_the_stopping_rule_against_the_best_step(results):
                                               "best_mean": 1.875, "per_crop": crops}],
                                   "tune": [{"sigma": 0.1, "crops": 2, "rule_mean": 1.5,
                                             "best_mean": 1.5, "per_crop": crops}]}}
-    (results / "deep_prior_quick.json").write_text(json.dumps(data))
-    dip = report.render(results)["deep-prior-results.md"]
+    dip = _deep_prior_page_from(results, data)
     assert "## The stopping rule against the best step" in dip
     assert "fitted to 400 steps" in dip
     # medians of the two crops' steps; the report set's BM3D column from its own table
