@@ -232,7 +232,8 @@ def best_stop(crops):
             for done, _, ema_mse, running_mean in _deep_prior._fit_chunks(
                     n, 0, _deep_prior.DIP_MAX_STEPS):
                 ratios.append(ema_mse / sigma_est ** 2)
-                restored = _deep_prior._collaborative_wiener(n, running_mean, sigma_est)
+                restored = _deep_prior._collaborative_wiener(
+                    n, _deep_prior._as_image(running_mean, n.shape), sigma_est)
                 gains.append(psnr_gain(clean, np.clip(restored, 0.0, 1.0), n))
                 steps.append(done)
                 if rule is None and _deep_prior._should_stop(ratios):
@@ -254,22 +255,20 @@ def best_stop(crops):
 
 
 def save_results(path, tables, first_call_seconds, quick, step_rows, stop_tables=None):
-    """Store the step cost, the sets' tables when this run measured any and the stopping rule's
-    headroom when measured, in ``path``, keeping what this run did not measure."""
+    """Store what this run measured in ``path`` (the step cost when ``step_rows`` is given, the
+    sets' tables, the stopping rule's headroom), keeping what it did not measure."""
     from restoration import experiments
     results = json.loads(path.read_text()) if path.is_file() else {}
     machine = dict(experiments.machine_facts(), load_average_at_start=LOAD_AT_START)
+    command = " ".join(["python benchmarks/dip_bench.py", *sys.argv[1:]])
+    if step_rows is not None:
+        results["step_cost"] = {"command": command, "rounds": STEP_COST_ROUNDS,
+                                "chunk": _deep_prior.DIP_CHUNK, "machine": machine,
+                                "rows": step_rows}
     if stop_tables:
         stored = results.setdefault("best_stop", {})
         stored.setdefault("sets", {}).update(stop_tables)
-        stored.update(command=" ".join(["python benchmarks/dip_bench.py", *sys.argv[1:]]),
-                      machine=machine, max_steps=_deep_prior.DIP_MAX_STEPS)
-        path.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"wrote {path.relative_to(path.parents[1])}")
-        return
-    results["step_cost"] = {"command": " ".join(["python benchmarks/dip_bench.py", *sys.argv[1:]]),
-                            "rounds": STEP_COST_ROUNDS, "chunk": _deep_prior.DIP_CHUNK,
-                            "machine": machine, "rows": step_rows}
+        stored.update(command=command, machine=machine, max_steps=_deep_prior.DIP_MAX_STEPS)
     if tables:
         results.setdefault("sets", {}).update(tables)
         results.update(machine=machine, quick=quick, crop=CROP, noise_seed=NOISE_SEED,

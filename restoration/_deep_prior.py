@@ -379,10 +379,9 @@ def _fit_chunks(image, seed, max_steps):
     """Fit a fresh network to ``image``, ``DIP_CHUNK`` steps at a time, up to ``max_steps``.
 
     After every chunk, yields the steps done so far, the training loss, the mean squared
-    distance of the running mean of the outputs to the image, and that running mean (float64,
-    the image's shape).
+    distance of the running mean of the outputs to the image, and that running mean (a tensor
+    of the padded size; :func:`_as_image` crops it to the image).
     """
-    height, width = image.shape
     target, mask = _pad_and_mask(image)
     fitter = _fitter_for(*target.shape)
     fitter.reset(target, mask, np.random.default_rng(seed))
@@ -391,7 +390,12 @@ def _fit_chunks(image, seed, max_steps):
         steps = min(DIP_CHUNK, max_steps - done)
         loss, ema_mse, ema = fitter.run(tf.constant(steps, tf.int32))
         done += steps
-        yield done, float(loss), float(ema_mse), ema.numpy()[:height, :width].astype(np.float64)
+        yield done, float(loss), float(ema_mse), ema
+
+
+def _as_image(running_mean, shape):
+    """A padded running mean from :func:`_fit_chunks`, cropped to ``shape``, as float64."""
+    return running_mean.numpy()[:shape[0], :shape[1]].astype(np.float64)
 
 
 def _fit_network(image, noise_var, seed, max_steps, verbose):
@@ -405,7 +409,7 @@ def _fit_network(image, noise_var, seed, max_steps, verbose):
                   f"noise variance {noise_var:.5f}")
         if _should_stop(ratios):
             break
-    return running_mean, done
+    return _as_image(running_mean, image.shape), done
 
 
 def fit_and_restore(image, seed=0, max_steps=DIP_MAX_STEPS, verbose=False, details=None):
