@@ -54,6 +54,7 @@ DIP_CW_SEARCH = 12        # its patches are matched within +-this many pixels
 DIP_CW_GROUP = 32         # most patches per group (a power of 2)
 DIP_CW_KAISER = 2.0       # beta of the Kaiser window its overlapping patches are averaged with
 DIP_CW_BATCH = 1024       # groups filtered at once (bounds its memory on large images)
+DIP_MATCH_PIXELS = 2 ** 20  # pixels the matching compares at once (bounds its memory)
 
 
 def _param_shapes():
@@ -269,20 +270,26 @@ def _match(pilot, patch, step, search, group):
     rows, cols = _grid(height, patch, step), _grid(width, patch, step)
     shifts = np.arange(-search, search + 1)
     dy, dx = np.repeat(shifts, len(shifts)), np.tile(shifts, len(shifts))
-    padded = np.pad(pilot, search, mode="reflect")
+    shifted = sliding_window_view(np.pad(pilot, search, mode="reflect"), pilot.shape)
+    top, left = rows[:, None], cols[None, :]
+    batch = max(1, DIP_MATCH_PIXELS // pilot.size)   # shifts compared at once
+    sums = np.zeros((min(batch, len(dy)), height + 1, width + 1))   # summed-area tables
     distance = np.empty((len(dy), len(rows), len(cols)))
-    for k, (y, x) in enumerate(zip(dy, dx)):
-        shifted = padded[search + y:search + y + height, search + x:search + x + width]
-        sums = np.pad(((pilot - shifted) ** 2).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-        box = sums[patch:, patch:] - sums[:-patch, patch:] - sums[patch:, :-patch] \
-            + sums[:-patch, :-patch]
-        distance[k] = box[np.ix_(rows, cols)]
+    for first in range(0, len(dy), batch):
+        ys, xs = dy[first:first + batch] + search, dx[first:first + batch] + search
+        tables = sums[:len(ys)]
+        np.cumsum(((pilot - shifted[ys, xs]) ** 2).cumsum(1), axis=2, out=tables[:, 1:, 1:])
+        distance[first:first + len(ys)] = (
+            tables[:, top + patch, left + patch] - tables[:, top, left + patch]
+            - tables[:, top + patch, left] + tables[:, top, left])
     row_of = rows[None, :, None] + dy[:, None, None]
     col_of = cols[None, None, :] + dx[:, None, None]
     inside = (row_of >= 0) & (row_of <= height - patch) & (col_of >= 0) & (col_of <= width - patch)
     distance = np.where(inside, distance, np.inf)
     distance[len(dy) // 2] = -1.0   # the reference patch itself always comes first
-    best = np.argsort(distance, axis=0, kind="stable")[:group]
+    nearest = np.sort(np.argpartition(distance, group - 1, axis=0)[:group], axis=0)
+    order = np.argsort(np.take_along_axis(distance, nearest, axis=0), axis=0, kind="stable")
+    best = np.take_along_axis(nearest, order, axis=0)
     row_of = np.take_along_axis(np.broadcast_to(row_of, distance.shape), best, axis=0)
     col_of = np.take_along_axis(np.broadcast_to(col_of, distance.shape), best, axis=0)
     return row_of.reshape(group, -1).T, col_of.reshape(group, -1).T

@@ -105,6 +105,30 @@ def test_collaborative_wiener_with_clean_pilot(camera_crop):
     assert np.mean((filtered - camera_crop) ** 2) < 0.2 * np.mean((noisy - camera_crop) ** 2)
 
 
+@pytest.mark.parametrize("shape", [(40, 40), (29, 45)])
+def test_matching_finds_the_nearest_patches_in_any_batching(shape, monkeypatch):
+    # Each group must start with its reference and hold the patches nearest to it, ordered by
+    # distance; comparing many shifts at once must not change which, however they are batched.
+    pilot = np.random.default_rng(7).random(shape)
+    patch, step, search, group = 8, 3, 5, 16
+    rows, cols = _deep_prior._match(pilot, patch, step, search, group)
+    monkeypatch.setattr(_deep_prior, "DIP_MATCH_PIXELS", 1)   # one shift at a time
+    one_by_one = _deep_prior._match(pilot, patch, step, search, group)
+    assert np.array_equal(rows, one_by_one[0]) and np.array_equal(cols, one_by_one[1])
+    references = [(i, j) for i in _deep_prior._grid(shape[0], patch, step)
+                  for j in _deep_prior._grid(shape[1], patch, step)]
+    for k in (0, len(references) // 2, len(references) - 1):
+        i, j = references[k]
+        assert (rows[k, 0], cols[k, 0]) == (i, j)
+        reference = pilot[i:i + patch, j:j + patch]
+        candidates = sorted(np.sum((pilot[y:y + patch, x:x + patch] - reference) ** 2)
+                            for y in range(max(0, i - search), min(shape[0] - patch, i + search) + 1)
+                            for x in range(max(0, j - search), min(shape[1] - patch, j + search) + 1))
+        found = [np.sum((pilot[y:y + patch, x:x + patch] - reference) ** 2)
+                 for y, x in zip(rows[k], cols[k])]
+        np.testing.assert_allclose(found, candidates[:group], atol=1e-9)
+
+
 def test_grass_at_low_noise_improves():
     # The known weak spot of the previous version: strong fine texture at sigma 0.05 came out
     # below the noisy input.
