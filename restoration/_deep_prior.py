@@ -287,6 +287,7 @@ def _match(pilot, patch, step, search, group):
     inside = (row_of >= 0) & (row_of <= height - patch) & (col_of >= 0) & (col_of <= width - patch)
     distance = np.where(inside, distance, np.inf)
     distance[len(dy) // 2] = -1.0   # the reference patch itself always comes first
+    # the ``group`` nearest candidates, in index order so that equal distances keep it
     nearest = np.sort(np.argpartition(distance, group - 1, axis=0)[:group], axis=0)
     order = np.argsort(np.take_along_axis(distance, nearest, axis=0), axis=0, kind="stable")
     best = np.take_along_axis(nearest, order, axis=0)

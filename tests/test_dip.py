@@ -121,9 +121,10 @@ def test_matching_finds_the_nearest_patches_in_any_batching(shape, monkeypatch):
         i, j = references[k]
         assert (rows[k, 0], cols[k, 0]) == (i, j)
         reference = pilot[i:i + patch, j:j + patch]
+        ys = range(max(0, i - search), min(shape[0] - patch, i + search) + 1)
+        xs = range(max(0, j - search), min(shape[1] - patch, j + search) + 1)
         candidates = sorted(np.sum((pilot[y:y + patch, x:x + patch] - reference) ** 2)
-                            for y in range(max(0, i - search), min(shape[0] - patch, i + search) + 1)
-                            for x in range(max(0, j - search), min(shape[1] - patch, j + search) + 1))
+                            for y in ys for x in xs)
         found = [np.sum((pilot[y:y + patch, x:x + patch] - reference) ** 2)
                  for y, x in zip(rows[k], cols[k])]
         np.testing.assert_allclose(found, candidates[:group], atol=1e-9)
