@@ -241,8 +241,9 @@ def best_stop(crops):
             rule = len(gains) - 1 if rule is None else rule
             best = int(np.argmax(gains))
             per_crop.append({"crop": label, "rule_gain": float(gains[rule]),
-                             "rule_steps": steps[rule], "best_gain": float(gains[best]),
-                             "best_steps": steps[best]})
+                             "rule_steps": steps[rule], "rule_ratio": float(ratios[rule]),
+                             "best_gain": float(gains[best]), "best_steps": steps[best],
+                             "best_ratio": float(ratios[best])})
         rule_mean = np.mean([c["rule_gain"] for c in per_crop])
         best_mean = np.mean([c["best_gain"] for c in per_crop])
         print(f"{sigma:>5.2f} | rule {rule_mean:6.2f} (median steps "

@@ -540,8 +540,22 @@ def _best_stop_section(best, sets, source):
                            f"{statistics.median([c['best_steps'] for c in r['per_crop']]):.0f}",
                            f"{r['best_mean'] - r['rule_mean']:+.2f}",
                            "" if bm3d.get(r["sigma"]) is None else f"{bm3d[r['sigma']]:.2f}"]
-                          for r in rows]), ""]
+                          for r in rows]), "",
+                  "Every crop: steps, ratio r of the running mean's distance to the noisy crop "
+                  "over the estimated noise variance, and gain, at the rule's step and at the "
+                  "best one:", "",
+                  _table(["crop", "sigma", "rule: steps / r / gain", "best: steps / r / gain"],
+                         [[c["crop"], _level(r["sigma"]), _stop_cell(c, "rule"),
+                           _stop_cell(c, "best")] for r in rows for c in r["per_crop"]]), ""]
     return parts
+
+
+def _stop_cell(crop, which):
+    """``steps / r / gain`` of one crop at the rule's (``which="rule"``) or the best step; r is
+    left blank in results measured before the ratio was recorded."""
+    ratio = crop.get(f"{which}_ratio")
+    return (f"{crop[f'{which}_steps']} / {'' if ratio is None else f'{ratio:.2f}'} / "
+            f"{crop[f'{which}_gain']:.2f}")
 
 
 def _step_cost_section(cost, source):

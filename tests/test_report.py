@@ -243,9 +243,9 @@ def test_deep_prior_page_sets_the_stopping_rule_against_the_best_step(results):
     assert "stopping rule against" not in report.render(results)["deep-prior-results.md"]
     data["sets"]["report"][0].update(bm3d_mean=2.25, bm3d_worst=2.0)
     crops = [{"crop": "a", "rule_gain": 1.0, "rule_steps": 100, "best_gain": 1.5,
-              "best_steps": 300},
+              "best_steps": 300, "rule_ratio": 0.95, "best_ratio": 0.8},
              {"crop": "b", "rule_gain": 2.0, "rule_steps": 200, "best_gain": 2.25,
-              "best_steps": 50}]
+              "best_steps": 50}]   # measured before the ratios were recorded
     data["best_stop"] = {"command": "python benchmarks/dip_bench.py --quick --best-stop-only",
                          "machine": MACHINE, "max_steps": 400,
                          "sets": {"report": [{"sigma": 0.05, "crops": 2, "rule_mean": 1.5,
@@ -258,6 +258,9 @@ def test_deep_prior_page_sets_the_stopping_rule_against_the_best_step(results):
     # medians of the two crops' steps; the report set's BM3D column from its own table
     assert "| 0.05 | 2 | 1.50 / 150 | 1.88 / 175 | +0.38 | 2.25 |" in _lines(dip)
     assert "| 0.1 | 2 | 1.50 / 150 | 1.50 / 175 | +0.00 |  |" in _lines(dip)
+    # every crop: steps / r / gain at the rule's step and at the best one
+    assert "| a | 0.05 | 100 / 0.95 / 1.00 | 300 / 0.80 / 1.50 |" in _lines(dip)
+    assert "| b | 0.1 | 200 /  / 2.00 | 50 /  / 2.25 |" in _lines(dip)
 
 
 def test_a_log_whose_steps_take_seconds_keeps_every_epoch():
