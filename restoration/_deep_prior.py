@@ -39,11 +39,15 @@ DIP_MAX_STEPS = 400       # cap, reached on texture at low noise
 DIP_MIN_STEPS = 30        # never stop before this (the first outputs are nearly flat)
 # Stopping rule, on the ratio r = MSE(running mean, input) / estimated noise variance, checked
 # every DIP_CHUNK steps: stop at the knee (r <= DIP_KNEE_RATIO and r fell by at most
-# DIP_KNEE_DROP over the last DIP_KNEE_STEPS steps), or once r <= DIP_STOP_RATIO.
+# DIP_KNEE_DROP over the last DIP_KNEE_STEPS steps), or once r <= DIP_STOP_RATIO; an image
+# whose r was already down to DIP_KNEE_RATIO after DIP_QUICK_STEPS steps stops once
+# r <= DIP_QUICK_STOP_RATIO instead.
 DIP_KNEE_RATIO = 1.1      # the knee only counts this close to the noise level
 DIP_KNEE_DROP = 0.01      # r still falling faster than this means texture is being fitted
 DIP_KNEE_STEPS = 10       # span (a multiple of DIP_CHUNK) over which the drop is measured
 DIP_STOP_RATIO = 0.85     # stop here in any case (later, the fit mostly reproduces noise)
+DIP_QUICK_STEPS = 50      # an image fitted to the knee ratio this soon has little texture...
+DIP_QUICK_STOP_RATIO = 0.95  # ...so below the noise level its fit reproduces noise sooner
 DIP_QUANT_VAR = 1.0 / (12 * 255 ** 2)  # variance of rounding to 8 bits (floor of the estimate)
 DIP_NOISE_PATCH = 7       # side of the patches of the principal-component noise estimate
 DIP_NOISE_CONFIDENCE = 0.999  # quantile of the noise-only difference energy that marks texture
@@ -373,11 +377,18 @@ def _should_stop(ratios):
     (False, True)
     >>> _should_stop([0.95, 0.9, 0.84]), _should_stop([0.84, 0.8])
     (True, False)
+
+    Quickly fitted, it stops sooner below the noise level:
+
+    >>> slow = [2.0, 1.8, 1.6, 1.4, 1.2, 1.0]
+    >>> _should_stop(slow + [0.94]), _should_stop([1.2, 1.05, 1.0, 0.97, 0.94])
+    (False, True)
     """
     if len(ratios) * DIP_CHUNK < DIP_MIN_STEPS:
         return False
     ratio, lag = ratios[-1], DIP_KNEE_STEPS // DIP_CHUNK
-    if ratio <= DIP_STOP_RATIO:
+    quick = min(ratios[:DIP_QUICK_STEPS // DIP_CHUNK]) <= DIP_KNEE_RATIO
+    if ratio <= (DIP_QUICK_STOP_RATIO if quick else DIP_STOP_RATIO):
         return True
     return len(ratios) > lag and ratio <= DIP_KNEE_RATIO and \
         ratios[-1 - lag] - ratio <= DIP_KNEE_DROP
