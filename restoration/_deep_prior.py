@@ -40,7 +40,7 @@ DIP_MIN_STEPS = 30        # never stop before this (the first outputs are nearly
 # Stopping rule, on the ratio r = MSE(running mean, input) / estimated noise variance, checked
 # every DIP_CHUNK steps: stop at the knee (r <= DIP_KNEE_RATIO and r fell by at most
 # DIP_KNEE_DROP over the last DIP_KNEE_STEPS steps), or once r <= DIP_STOP_RATIO; an image
-# whose r was already down to DIP_KNEE_RATIO after DIP_QUICK_STEPS steps stops once
+# whose r came down to DIP_KNEE_RATIO within its first DIP_QUICK_STEPS steps stops once
 # r <= DIP_QUICK_STOP_RATIO instead.
 DIP_KNEE_RATIO = 1.1      # the knee only counts this close to the noise level
 DIP_KNEE_DROP = 0.01      # r still falling faster than this means texture is being fitted
