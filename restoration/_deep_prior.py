@@ -116,6 +116,11 @@ def _forward(params, z):
     return tf.sigmoid(tf.nn.conv2d(x, next(params), 1, "SAME") + next(params))
 
 
+def _flatten(arrays):
+    """The arrays' values end to end in one float32 vector."""
+    return np.concatenate([a.ravel() for a in arrays]).astype(np.float32)
+
+
 class _Fitter:
     """Parameters, Adam state and compiled training loop for one padded size.
 
@@ -125,10 +130,13 @@ class _Fitter:
     """
 
     def __init__(self, height, width):
-        shapes = _initial_params(np.random.default_rng(0))
-        self.params = [tf.Variable(v) for v in shapes]
-        self.m = [tf.Variable(tf.zeros_like(v)) for v in shapes]
-        self.v = [tf.Variable(tf.zeros_like(v)) for v in shapes]
+        initial = _initial_params(np.random.default_rng(0))
+        self.shapes = [value.shape for value in initial]
+        self.sizes = [value.size for value in initial]
+        # All parameters live in one flat vector, so that one Adam update serves them all.
+        self.weights = tf.Variable(_flatten(initial))
+        self.m = tf.Variable(tf.zeros_like(self.weights))
+        self.v = tf.Variable(tf.zeros_like(self.weights))
         self.t = tf.Variable(0.0)
         self.ema = tf.Variable(tf.zeros((1, height, width, 1)))
         self.z = tf.Variable(tf.zeros((1, height, width, DIP_INPUT_CHANNELS)))
@@ -139,10 +147,9 @@ class _Fitter:
 
     def reset(self, target, mask, rng):
         """Load a new image and draw fresh weights, input and jitter seed from ``rng``."""
-        for var, value in zip(self.params, _initial_params(rng)):
-            var.assign(value)
-        for var in self.m + self.v:
-            var.assign(tf.zeros_like(var))
+        self.weights.assign(_flatten(_initial_params(rng)))
+        self.m.assign(tf.zeros_like(self.m))
+        self.v.assign(tf.zeros_like(self.v))
         self.t.assign(0.0)
         self.ema.assign(tf.zeros_like(self.ema))
         self.z.assign(rng.uniform(0, DIP_INPUT_SCALE, self.z.shape).astype(np.float32))
@@ -155,15 +162,15 @@ class _Fitter:
         jitter = tf.random.stateless_normal(self.z.shape, stddev=DIP_INPUT_JITTER,
                                             seed=tf.stack([self.seed, tf.cast(self.t, tf.int64)]))
         with tf.GradientTape() as tape:
-            out = _forward(self.params, self.z + jitter)
+            params = [tf.reshape(piece, shape) for piece, shape
+                      in zip(tf.split(self.weights, self.sizes), self.shapes)]
+            out = _forward(params, self.z + jitter)
             loss = tf.reduce_sum(self.mask * tf.square(out - self.target)) / tf.reduce_sum(self.mask)
-        grads = tape.gradient(loss, self.params)
         b1, b2 = 0.9, 0.999
-        for var, grad, m, v in zip(self.params, grads, self.m, self.v):
-            tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle,
-                                         beta1_power=b1 ** self.t, beta2_power=b2 ** self.t,
-                                         lr=DIP_LEARNING_RATE, beta1=b1, beta2=b2, epsilon=1e-8,
-                                         grad=grad)
+        tf.raw_ops.ResourceApplyAdam(var=self.weights.handle, m=self.m.handle, v=self.v.handle,
+                                     beta1_power=b1 ** self.t, beta2_power=b2 ** self.t,
+                                     lr=DIP_LEARNING_RATE, beta1=b1, beta2=b2, epsilon=1e-8,
+                                     grad=tape.gradient(loss, self.weights))
         self.ema.assign(DIP_EMA * self.ema + (1 - DIP_EMA) * out)
         return loss
 
