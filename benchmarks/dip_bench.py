@@ -6,6 +6,7 @@ Run from the repository root::
     python benchmarks/dip_bench.py --quick    # one crop per photo (7 + 6)
     python benchmarks/dip_bench.py --quick --step-cost-only   # only the cost of one fit step
     python benchmarks/dip_bench.py --quick --best-stop-only   # only the stopping rule's headroom
+    python benchmarks/dip_bench.py --best-stop-only --max-steps 800   # ... and other step caps
 
 Two disjoint sets of 64x64 grayscale crops are used, each at sigma 0.05, 0.1
 and 0.2 (noise added as in the assignment:
@@ -39,7 +40,9 @@ of 16x16, 32x32 and 64x64 pixels: a crop's fit takes about its steps times this 
 chosen set(s) is fitted to ``DIP_MAX_STEPS`` steps, the collaborative Wiener pass is applied to
 the running mean after every chunk of steps, and the mean gain at the step where the rule stops
 is set against the mean gain at each crop's best step (an oracle: it sees the clean crop).  It
-keeps the other stored tables.
+keeps the other stored tables.  With ``--max-steps N`` the crops are fitted to N steps instead,
+and the rule's mean gain, worst gain and median steps are also given under every step cap that
+is a multiple of 200 up to N (and under the shipped cap): what raising the cap would buy.
 
 The tables are also stored, with every crop's figures and the machine facts, in
 ``results/deep_prior.json`` (``results/deep_prior_quick.json`` with ``--quick``); a run of one
@@ -78,6 +81,7 @@ CROP = 64
 NOISE_SEED = 1
 TV_WEIGHTS = np.geomspace(0.01, 0.5, 30)  # grid of the oracle's TV weight
 STEP_COST_SIZES = (16, 32, 64)  # padded sides on which one step of the fit is timed
+CAP_SPACING = 200               # --best-stop-only reports the rule under caps this far apart
 STEP_COST_ROUNDS = 7             # rounds of DIP_CHUNK steps, the median of which is reported
 # (photo, number of crops, rows the crops may start in as fractions of the height, seed).
 TUNE_SET = (("grass", 2, (0.0, 0.5), 11), ("brick", 2, (0.0, 0.5), 12),
@@ -216,46 +220,75 @@ def step_cost():
     return rows
 
 
-def best_stop(crops):
-    """Per sigma, the mean gain at the stopping rule's step and at each crop's best step.
+def _caps_up_to(max_steps):
+    """The step caps whose stopping-rule gains ``--best-stop-only`` reports: the shipped cap and
+    every multiple of ``CAP_SPACING`` up to ``max_steps``."""
+    caps = {_deep_prior.DIP_MAX_STEPS, *range(CAP_SPACING, max_steps + 1, CAP_SPACING)}
+    return sorted(cap for cap in caps if cap <= max_steps)
 
-    The noise is drawn as in :func:`run_set`, so the rule's gains are those of its table.
+
+def _rule_stop(ratios, steps, cap):
+    """Index of the chunk at which a fit capped at ``cap`` steps ends, given the ratios r and
+    the steps done after every chunk of a longer fit: the stopping rule's chunk, or the cap's."""
+    for index, done in enumerate(steps):
+        if _deep_prior._should_stop(ratios[:index + 1]) or done >= cap:
+            return index
+    return len(steps) - 1
+
+
+def best_stop(crops, max_steps):
+    """Per sigma, the mean gain at the stopping rule's step and at each crop's best step, and
+    the rule's mean and worst gain under each cap of :func:`_caps_up_to`.
+
+    Every crop is fitted to ``max_steps`` steps; the rule and the best step are those of the
+    shipped cap ``DIP_MAX_STEPS`` (when ``max_steps`` reaches it).  The noise is drawn as in
+    :func:`run_set`, so the rule's gains are those of its table.
     """
     rng = np.random.default_rng(NOISE_SEED)
+    caps = _caps_up_to(max_steps)
+    shipped = min(_deep_prior.DIP_MAX_STEPS, max_steps)
     rows = []
     for sigma in SIGMAS:
         noisy = [add_noise(clean, sigma, rng) for _, clean in crops]
         per_crop = []
         for (label, clean), n in zip(crops, noisy):
             sigma_est = _deep_prior._noise_sigma(n)
-            ratios, gains, steps, rule = [], [], [], None
-            for done, _, ema_mse, running_mean in _deep_prior._fit_chunks(
-                    n, 0, _deep_prior.DIP_MAX_STEPS):
+            ratios, gains, steps = [], [], []
+            for done, _, ema_mse, running_mean in _deep_prior._fit_chunks(n, 0, max_steps):
                 ratios.append(ema_mse / sigma_est ** 2)
                 restored = _deep_prior._collaborative_wiener(
                     n, _deep_prior._as_image(running_mean, n.shape), sigma_est)
                 gains.append(psnr_gain(clean, np.clip(restored, 0.0, 1.0), n))
                 steps.append(done)
-                if rule is None and _deep_prior._should_stop(ratios):
-                    rule = len(gains) - 1
-            rule = len(gains) - 1 if rule is None else rule
-            best = int(np.argmax(gains))
+            stops = {cap: _rule_stop(ratios, steps, cap) for cap in caps}
+            rule = _rule_stop(ratios, steps, shipped)
+            within = next(i for i, done in enumerate(steps) if done >= shipped)  # shipped cap
+            best = int(np.argmax(gains[:within + 1]))
             per_crop.append({"crop": label, "rule_gain": float(gains[rule]),
                              "rule_steps": steps[rule], "rule_ratio": float(ratios[rule]),
                              "best_gain": float(gains[best]), "best_steps": steps[best],
-                             "best_ratio": float(ratios[best])})
+                             "best_ratio": float(ratios[best]),
+                             "cap_gains": {str(c): float(gains[i]) for c, i in stops.items()},
+                             "cap_steps": {str(c): steps[i] for c, i in stops.items()}})
         rule_mean = np.mean([c["rule_gain"] for c in per_crop])
         best_mean = np.mean([c["best_gain"] for c in per_crop])
+        by_cap = [{"cap": cap, "mean": float(np.mean([c["cap_gains"][str(cap)] for c in per_crop])),
+                   "worst": float(np.min([c["cap_gains"][str(cap)] for c in per_crop])),
+                   "median_steps": float(np.median([c["cap_steps"][str(cap)]
+                                                    for c in per_crop]))} for cap in caps]
         print(f"{sigma:>5.2f} | rule {rule_mean:6.2f} (median steps "
               f"{np.median([c['rule_steps'] for c in per_crop]):.0f}) | best step {best_mean:6.2f} "
               f"(median steps {np.median([c['best_steps'] for c in per_crop]):.0f}) | headroom "
-              f"{best_mean - rule_mean:+.2f}", flush=True)
+              f"{best_mean - rule_mean:+.2f} | rule under cap " + ", ".join(
+                  f"{r['cap']}: {r['mean']:.2f} / {r['worst']:.2f} / {r['median_steps']:.0f}"
+                  for r in by_cap), flush=True)
         rows.append({"sigma": sigma, "crops": len(crops), "rule_mean": float(rule_mean),
-                     "best_mean": float(best_mean), "per_crop": per_crop})
+                     "best_mean": float(best_mean), "caps": by_cap, "per_crop": per_crop})
     return rows
 
 
-def save_results(path, tables, first_call_seconds, quick, step_rows, stop_tables=None):
+def save_results(path, tables, first_call_seconds, quick, step_rows, stop_tables=None,
+                 fitted_steps=None):
     """Store what this run measured in ``path`` (the step cost when ``step_rows`` is given, the
     sets' tables, the stopping rule's headroom), keeping what it did not measure."""
     from restoration import experiments
@@ -269,7 +302,8 @@ def save_results(path, tables, first_call_seconds, quick, step_rows, stop_tables
     if stop_tables:
         stored = results.setdefault("best_stop", {})
         stored.setdefault("sets", {}).update(stop_tables)
-        stored.update(command=command, machine=machine, max_steps=_deep_prior.DIP_MAX_STEPS)
+        stored.update(command=command, machine=machine, max_steps=_deep_prior.DIP_MAX_STEPS,
+                      fitted_steps=fitted_steps)
     if tables:
         results.setdefault("sets", {}).update(tables)
         results.update(machine=machine, quick=quick, crop=CROP, noise_seed=NOISE_SEED,
@@ -295,6 +329,10 @@ def main():
     parser.add_argument("--best-stop-only", action="store_true",
                         help="only compare the stopping rule's step with each crop's best step "
                              "(fits every crop to the step cap); keep the other stored tables")
+    parser.add_argument("--max-steps", type=int, default=_deep_prior.DIP_MAX_STEPS,
+                        help="with --best-stop-only: fit every crop this far and also report the "
+                             f"rule's gains under every cap a multiple of {CAP_SPACING} steps up "
+                             "to it (default: the shipped cap)")
     args = parser.parse_args()
     name = "deep_prior_quick.json" if args.quick else "deep_prior.json"
     if args.best_stop_only:
@@ -304,8 +342,8 @@ def main():
         tables = {}
         for set_name in chosen:
             print(f"\n{set_name.upper()} set")
-            tables[set_name] = best_stop(crops_of(sets[set_name], args.quick))
-        save_results(RESULTS_DIR / name, {}, None, args.quick, None, tables)
+            tables[set_name] = best_stop(crops_of(sets[set_name], args.quick), args.max_steps)
+        save_results(RESULTS_DIR / name, {}, None, args.quick, None, tables, args.max_steps)
         return
     if args.step_cost_only:
         save_results(RESULTS_DIR / name, {}, None, args.quick, step_cost())

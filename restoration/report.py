@@ -522,7 +522,9 @@ def _best_stop_section(best, sets, source):
         return []
     parts = ["## The stopping rule against the best step", "",
              provenance(best["command"], source, best.get("machine")), "",
-             f"Every crop fitted to {best['max_steps']} steps, the collaborative Wiener pass "
+             f"Every crop fitted to {best.get('fitted_steps') or best['max_steps']} steps (the "
+             f"rule and the best step are taken within the shipped cap of {best['max_steps']}), "
+             "the collaborative Wiener pass "
              "applied to the running mean after every chunk of steps: the mean gain at the step "
              "where the stopping rule ends the fit, against the mean gain at each crop's best "
              "step (an oracle: it sees the clean crop). *Headroom* is the difference, what a "
@@ -541,6 +543,7 @@ def _best_stop_section(best, sets, source):
                            f"{r['best_mean'] - r['rule_mean']:+.2f}",
                            "" if bm3d.get(r["sigma"]) is None else f"{bm3d[r['sigma']]:.2f}"]
                           for r in rows]), "",
+                  *_cap_lines(rows),
                   "Every crop: steps, ratio r of the running mean's distance to the noisy crop "
                   "over the estimated noise variance, and gain, at the rule's step and at the "
                   "best one:", "",
@@ -548,6 +551,20 @@ def _best_stop_section(best, sets, source):
                          [[c["crop"], _level(r["sigma"]), _stop_cell(c, "rule"),
                            _stop_cell(c, "best")] for r in rows for c in r["per_crop"]]), ""]
     return parts
+
+
+def _cap_lines(rows):
+    """The lines of one set's table of the rule's gains under each step cap (none in results
+    measured without ``--max-steps``)."""
+    if not rows or not rows[0].get("caps"):
+        return []
+    caps = [c["cap"] for c in rows[0]["caps"]]
+    return ["The rule's gain under other step caps (a fit stops at the rule's step or at the "
+            "cap, whichever comes first): mean / worst gain / median steps:", "",
+            _table(["sigma", *[f"cap {cap}" for cap in caps]],
+                   [[_level(r["sigma"]), *[f"{c['mean']:.2f} / {c['worst']:.2f} / "
+                                           f"{c['median_steps']:.0f}" for c in r["caps"]]]
+                    for r in rows]), ""]
 
 
 def _stop_cell(crop, which):

@@ -263,6 +263,23 @@ def test_deep_prior_page_sets_the_stopping_rule_against_the_best_step(results):
     assert "| b | 0.1 | 200 /  / 2.00 | 50 /  / 2.25 |" in _lines(dip)
 
 
+def test_deep_prior_page_gives_the_rules_gain_under_other_step_caps(results):
+    data = _dip()
+    crops = [{"crop": "a", "rule_gain": 1.0, "rule_steps": 100, "best_gain": 1.5,
+              "best_steps": 300}]
+    row = {"sigma": 0.05, "crops": 1, "rule_mean": 1.0, "best_mean": 1.5, "per_crop": crops}
+    data["best_stop"] = {"command": "python benchmarks/dip_bench.py --best-stop-only",
+                         "machine": MACHINE, "max_steps": 400, "sets": {"report": [row]}}
+    assert "under other step caps" not in _deep_prior_page_from(results, data)
+    row["caps"] = [{"cap": 200, "mean": 0.5, "worst": -1.25, "median_steps": 200},
+                   {"cap": 400, "mean": 1.0, "worst": 0.5, "median_steps": 300}]
+    data["best_stop"]["fitted_steps"] = 800
+    dip = _deep_prior_page_from(results, data)
+    assert "fitted to 800 steps" in dip and "shipped cap of 400" in dip
+    assert "| sigma | cap 200 | cap 400 |" in _lines(dip)
+    assert "| 0.05 | 0.50 / -1.25 / 200 | 1.00 / 0.50 / 300 |" in _lines(dip)
+
+
 def test_a_log_whose_steps_take_seconds_keeps_every_epoch():
     # Keras prints "2s/step" once a step takes a second or more; such epochs still count, their
     # step time taken from the epoch's seconds over its steps.
