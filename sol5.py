@@ -1309,7 +1309,7 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
         states of numpy, TensorFlow and Keras are neither used nor changed.
     max_steps : int, optional
         Upper bound on the number of Adam steps (default ``_deep_prior.DIP_MAX_STEPS``,
-        400).  Only texture at low noise runs that long; smooth images stop
+        600).  Only texture at low noise runs that long; smooth images stop
         after a few dozen.
     verbose : bool, optional
         Print the progress of the fit every ``_deep_prior.DIP_CHUNK`` steps.

@@ -35,7 +35,7 @@ DIP_INPUT_JITTER = 1 / 30  # std of the fresh Gaussian perturbation of the input
 DIP_LEARNING_RATE = 0.01
 DIP_EMA = 0.99            # weight of the old average in the running mean of the outputs
 DIP_CHUNK = 10            # steps run per call of the compiled graph
-DIP_MAX_STEPS = 400       # cap, reached on texture at low noise
+DIP_MAX_STEPS = 600       # cap, reached on texture at low noise
 DIP_MIN_STEPS = 30        # never stop before this (the first outputs are nearly flat)
 # Stopping rule, on the ratio r = MSE(running mean, input) / estimated noise variance, checked
 # every DIP_CHUNK steps: stop at the knee (r <= DIP_KNEE_RATIO and r fell by at most
@@ -92,6 +92,13 @@ def _initial_params(rng):
     return [v.astype(np.float32) for v in values]
 
 
+def _pointwise(x, kernel):
+    """A 1x1 convolution of ``x`` (batch, height, width, in) with ``kernel`` (1, 1, in, out),
+    as one matrix product over all pixels."""
+    pixels = tf.reshape(x, [-1, kernel.shape[2]]) @ kernel[0, 0]
+    return tf.reshape(pixels, tf.concat([tf.shape(x)[:3], [kernel.shape[3]]], axis=0))
+
+
 def _forward(params, z):
     """The hourglass: DIP_LEVELS stride-2 stages down, bilinear upsampling back
     up, and a thin skip connection at every scale; batch normalisation and
@@ -103,7 +110,10 @@ def _forward(params, z):
         return tf.nn.leaky_relu(x, 0.2) if act else x
 
     def conv(x, strides=1, act=True):
-        return norm(tf.nn.conv2d(x, next(params), strides, "SAME"), act)
+        kernel = next(params)
+        if kernel.shape[0] == 1:   # 1x1: a matrix product per pixel, cheaper than a convolution
+            return norm(_pointwise(x, kernel), act)
+        return norm(tf.nn.conv2d(x, kernel, strides, "SAME"), act)
 
     x, skips = z, []
     for _ in range(DIP_LEVELS):
@@ -113,7 +123,7 @@ def _forward(params, z):
         x = tf.image.resize(x, tf.shape(skip)[1:3], method="bilinear")
         x = norm(tf.concat([x, skip], axis=-1), act=False)
         x = conv(conv(x))
-    return tf.sigmoid(tf.nn.conv2d(x, next(params), 1, "SAME") + next(params))
+    return tf.sigmoid(_pointwise(x, next(params)) + next(params))
 
 
 def _flatten(arrays):
