@@ -149,3 +149,25 @@ def test_padding_fits_the_hourglass_and_masks_only_the_image(shape):
     assert target.shape[0] - shape[0] < factor and target.shape[1] - shape[1] < factor
     np.testing.assert_array_equal(target[:shape[0], :shape[1]], image)
     assert mask.sum() == image.size and mask[:shape[0], :shape[1]].all()
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8, 16), (1, 5, 12, 28)])
+def test_pointwise_product_is_the_1x1_convolution(shape):
+    rng = np.random.default_rng(7)
+    tf = _deep_prior.tf
+    x = tf.constant(rng.normal(size=shape), tf.float32)
+    kernel = tf.constant(rng.normal(size=(1, 1, shape[-1], 5)), tf.float32)
+    product = _deep_prior._pointwise(x, kernel).numpy()
+    assert product.shape == shape[:3] + (5,)
+    np.testing.assert_allclose(product, tf.nn.conv2d(x, kernel, 1, "SAME").numpy(),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_one_flat_vector_holds_every_parameter_in_order():
+    initial = _deep_prior._initial_params(np.random.default_rng(3))
+    flat = _deep_prior._flatten(initial)
+    assert flat.dtype == np.float32 and flat.size == sum(p.size for p in initial)
+    fitter = _deep_prior._fitter_for(16, 16)
+    pieces = np.split(flat, np.cumsum(fitter.sizes)[:-1])
+    for piece, shape, value in zip(pieces, fitter.shapes, initial):
+        np.testing.assert_array_equal(piece.reshape(shape), value)
