@@ -194,9 +194,10 @@ def run_set(title, crops, verbose):
             "bm3d_worst": None if ref is None else float(np.min(ref)),
             "bm3d_seconds": None if runs is None else float(np.median([t for _, t in runs])),
             "per_crop": [{"crop": label, "dip": float(g), "dip_net": float(g_net), "tv": float(t),
+                          "bm3d": None if ref is None else float(ref[k]),
                           "sigma_estimate": float(e), "steps": int(n)}
-                         for (label, _), g, g_net, t, e, n
-                         in zip(crops, dip, dip_net, tv, estimates, steps)]})
+                         for k, ((label, _), g, g_net, t, e, n)
+                         in enumerate(zip(crops, dip, dip_net, tv, estimates, steps))]})
     return rows
 
 

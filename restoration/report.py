@@ -507,10 +507,11 @@ def deep_prior_page(results, source):
                            f"{r['bm3d_mean']:.2f} / {r['bm3d_worst']:.2f}"] for r in rows]), "",
                   "Every crop (the blind noise estimate beside the true sigma):", "",
                   _table(["crop", "sigma", "sigma estimate", "DIP gain", "DIP net gain",
-                          "TV oracle gain", "steps"],
+                          "TV oracle gain", "BM3D gain", "steps"],
                          [[c["crop"], _level(r["sigma"]), f"{c['sigma_estimate']:.3f}",
                            f"{c['dip']:.2f}", f"{c['dip_net']:.2f}", f"{c['tv']:.2f}",
-                           c["steps"]] for r in rows for c in r.get("per_crop", [])]), ""]
+                           "" if c.get("bm3d") is None else f"{c['bm3d']:.2f}", c["steps"]]
+                          for r in rows for c in r.get("per_crop", [])]), ""]
     return "\n".join(parts + _best_stop_section(results.get("best_stop"), sets, source)
                      + _step_cost_section(results.get("step_cost"), source))
 

@@ -211,8 +211,13 @@ def test_deep_prior_and_logs(results):
     assert "`python benchmarks/dip_bench.py --quick`" in dip
     assert "| 0.05 | 1 | 1.50 | 1.50 (grass[0:64, 0:64]) | 4.50 / 400 | 1.00 | 0.75 / 0.75 |  |" \
         in _lines(dip)
-    assert "| grass[0:64, 0:64] | 0.05 | 0.071 | 1.50 | 1.00 | 0.75 | 400 |" in _lines(dip)
+    assert "| grass[0:64, 0:64] | 0.05 | 0.071 | 1.50 | 1.00 | 0.75 |  | 400 |" in _lines(dip)
     assert "not installed" in dip
+    data = _dip()
+    data["sets"]["report"][0]["per_crop"][0]["bm3d"] = 2.125
+    (results / "deep_prior_quick.json").write_text(json.dumps(data))
+    dip = report.render(results)["deep-prior-results.md"]
+    assert "| grass[0:64, 0:64] | 0.05 | 0.071 | 1.50 | 1.00 | 0.75 | 2.12 | 400 |" in _lines(dip)
     logs = pages["training-logs.md"]
     assert ("| [run9_deblur.txt](../results/training_logs/run9_deblur.txt) | deblur | 42 | 2 of 2 | "
             "250 | 14 | 77 | 0.0021 | 18.00 -> 30.50 |") in _lines(logs)
