@@ -111,7 +111,7 @@ def _forward(params, z):
 
     def conv(x, strides=1, act=True):
         kernel = next(params)
-        if kernel.shape[0] == 1:   # 1x1: a matrix product per pixel, cheaper than a convolution
+        if kernel.shape[0] == 1 and strides == 1:   # a matrix product, cheaper than conv2d
             return norm(_pointwise(x, kernel), act)
         return norm(tf.nn.conv2d(x, kernel, strides, "SAME"), act)
 
