@@ -7,6 +7,7 @@ Run from the repository root::
     python benchmarks/dip_bench.py --quick --step-cost-only   # only the cost of one fit step
     python benchmarks/dip_bench.py --quick --best-stop-only   # only the stopping rule's headroom
     python benchmarks/dip_bench.py --best-stop-only --max-steps 800   # ... and other step caps
+    python benchmarks/dip_bench.py --replay   # the current stopping rule on stored fits
 
 Two disjoint sets of 64x64 grayscale crops are used, each at sigma 0.05, 0.1
 and 0.2 (noise added as in the assignment:
@@ -43,6 +44,16 @@ is set against the mean gain at each crop's best step (an oracle: it sees the cl
 keeps the other stored tables.  With ``--max-steps N`` the crops are fitted to N steps instead,
 and the rule's mean gain, worst gain and median steps are also given under every step cap that
 is a multiple of 200 up to N (and under the shipped cap): what raising the cap would buy.
+Every crop's ratio r and gain after every chunk are kept in
+``results/deep_prior_trajectories.json`` (``..._quick_...`` with ``--quick``).
+
+``--replay`` fits nothing: it runs the stopping rule, with the constants as they are now in
+``restoration/_deep_prior.py`` and within ``DIP_MAX_STEPS``, over those stored trajectories and
+prints its mean gain, worst gain and median steps per set and sigma beside the gains stored
+with them.  A change of the rule's constants (``DIP_KNEE_*``, ``DIP_STOP_RATIO``,
+``DIP_QUICK_*``, ``DIP_MIN_STEPS``, ``DIP_MAX_STEPS`` up to the steps fitted) is measured in
+seconds this way; a change of anything else (the network, its fit, the noise estimate, the
+Wiener pass) changes the trajectories themselves and needs ``--best-stop-only`` again.
 
 The tables are also stored, with every crop's figures and the machine facts, in
 ``results/deep_prior.json`` (``results/deep_prior_quick.json`` with ``--quick``); a run of one
@@ -270,7 +281,9 @@ def best_stop(crops, max_steps):
                              "best_gain": float(gains[best]), "best_steps": steps[best],
                              "best_ratio": float(ratios[best]),
                              "cap_gains": {str(c): float(gains[i]) for c, i in stops.items()},
-                             "cap_steps": {str(c): steps[i] for c, i in stops.items()}})
+                             "cap_steps": {str(c): steps[i] for c, i in stops.items()},
+                             "trajectory": {"steps": steps, "ratios": [float(r) for r in ratios],
+                                            "gains": [float(g) for g in gains]}})
         rule_mean = np.mean([c["rule_gain"] for c in per_crop])
         best_mean = np.mean([c["best_gain"] for c in per_crop])
         by_cap = [{"cap": cap, "mean": float(np.mean([c["cap_gains"][str(cap)] for c in per_crop])),
@@ -288,6 +301,61 @@ def best_stop(crops, max_steps):
     return rows
 
 
+def trajectories_path(results_path):
+    """Where the per-chunk trajectories behind the results file ``results_path`` are kept."""
+    return results_path.with_name(results_path.stem + "_trajectories.json")
+
+
+def _save_trajectories(path, stop_tables, command, fitted_steps):
+    """Move every crop's ``trajectory`` out of ``stop_tables`` into the file ``path`` (one line
+    of JSON per set and sigma), keeping the trajectories of the sets not in ``stop_tables``."""
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    sets = stored.get("sets", {})
+    for set_name, rows in stop_tables.items():
+        sets[set_name] = {str(row["sigma"]): {crop["crop"]: crop.pop("trajectory")
+                                              for crop in row["per_crop"]} for row in rows}
+    lines = [f'{json.dumps(set_name)}: {{' + ", ".join(
+        f'\n  {json.dumps(sigma)}: {json.dumps(crops)}' for sigma, crops in by_sigma.items()) + "}"
+        for set_name, by_sigma in sets.items()]
+    header = json.dumps({"command": command, "fitted_steps": fitted_steps})[:-1]
+    path.write_text(header + ', "sets": {\n' + ",\n".join(lines) + "}}\n")
+
+
+def replay(results_path):
+    """The stopping rule as it is now, run over the stored trajectories (no fitting): per set and
+    sigma, the mean gain, worst gain and median steps of its stops within ``DIP_MAX_STEPS``.
+
+    Returns ``{set: [{"sigma", "mean", "worst", "median_steps", "stored_mean"}, ...]}``, where
+    ``stored_mean`` is the rule's mean gain stored with the trajectories (the rule of that run).
+    """
+    path = trajectories_path(results_path)
+    if not path.is_file():
+        raise SystemExit(f"no {path.name} in {path.parent}: run "
+                         "'python benchmarks/dip_bench.py --best-stop-only' first")
+    stored = json.loads(path.read_text())
+    cap = _deep_prior.DIP_MAX_STEPS
+    if stored["fitted_steps"] < cap:
+        raise SystemExit(f"the stored fits stop at {stored['fitted_steps']} steps, short of "
+                         f"DIP_MAX_STEPS = {cap}: run 'python benchmarks/dip_bench.py "
+                         f"--best-stop-only --max-steps {cap}' first")
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    stored_rows = results.get("best_stop", {}).get("sets", {})
+    tables = {}
+    for set_name, by_sigma in stored["sets"].items():
+        rows = []
+        for sigma, crops in by_sigma.items():
+            stops = [(t["gains"][i], t["steps"][i]) for t in crops.values()
+                     for i in [_rule_stop(t["ratios"], t["steps"], cap)]]
+            before = next((r["rule_mean"] for r in stored_rows.get(set_name, [])
+                           if str(r["sigma"]) == sigma), float("nan"))
+            rows.append({"sigma": float(sigma), "mean": float(np.mean([g for g, _ in stops])),
+                         "worst": float(np.min([g for g, _ in stops])),
+                         "median_steps": float(np.median([n for _, n in stops])),
+                         "stored_mean": before})
+        tables[set_name] = rows
+    return tables
+
+
 def save_results(path, tables, first_call_seconds, quick, step_rows, stop_tables=None,
                  fitted_steps=None):
     """Store what this run measured in ``path`` (the step cost when ``step_rows`` is given, the
@@ -301,6 +369,7 @@ def save_results(path, tables, first_call_seconds, quick, step_rows, stop_tables
                                 "chunk": _deep_prior.DIP_CHUNK, "machine": machine,
                                 "rows": step_rows}
     if stop_tables:
+        _save_trajectories(trajectories_path(path), stop_tables, command, fitted_steps)
         stored = results.setdefault("best_stop", {})
         stored.setdefault("sets", {}).update(stop_tables)
         stored.update(command=command, machine=machine, max_steps=_deep_prior.DIP_MAX_STEPS,
@@ -330,12 +399,23 @@ def main():
     parser.add_argument("--best-stop-only", action="store_true",
                         help="only compare the stopping rule's step with each crop's best step "
                              "(fits every crop to the step cap); keep the other stored tables")
+    parser.add_argument("--replay", action="store_true",
+                        help="fit nothing: run the stopping rule as it is now over the "
+                             "trajectories stored by --best-stop-only and print its gains")
     parser.add_argument("--max-steps", type=int, default=_deep_prior.DIP_MAX_STEPS,
                         help="with --best-stop-only: fit every crop this far and also report the "
                              f"rule's gains under every cap a multiple of {CAP_SPACING} steps up "
                              "to it (default: the shipped cap)")
     args = parser.parse_args()
     name = "deep_prior_quick.json" if args.quick else "deep_prior.json"
+    if args.replay:
+        print(f"the stopping rule within {_deep_prior.DIP_MAX_STEPS} steps, replayed on the stored "
+              "fits: mean / worst gain (dB), median steps; the rule's mean stored with them")
+        for set_name, rows in replay(RESULTS_DIR / name).items():
+            for r in rows:
+                print(f"{set_name:>6} {r['sigma']:>5.2f} | {r['mean']:6.2f} / {r['worst']:5.2f} / "
+                      f"{r['median_steps']:4.0f} | stored {r['stored_mean']:6.2f}")
+        return
     if args.best_stop_only:
         sets = {"tune": TUNE_SET, "report": REPORT_SET}
         chosen = ("tune", "report") if args.set == "both" else (args.set,)

@@ -516,6 +516,17 @@ def deep_prior_page(results, source):
                      + _step_cost_section(results.get("step_cost"), source))
 
 
+def _trajectories_line(source):
+    """A sentence on the per-chunk trajectories kept beside the results file ``source`` (a
+    path from the repository root), if that file exists."""
+    trajectories = f"{source.removesuffix('.json')}_trajectories.json"
+    if not (ROOT / trajectories).is_file():
+        return ""
+    return (f" Every crop's ratio r and gain after every chunk are kept in `{trajectories}`; "
+            "`python benchmarks/dip_bench.py --replay` runs the stopping rule, as it is in the "
+            "code, over them without fitting again.")
+
+
 def _best_stop_section(best, sets, source):
     """The page's lines on the stopping rule's step against each crop's best step (none if
     unmeasured); BM3D's mean comes from the set's own table when the file has it."""
@@ -529,7 +540,7 @@ def _best_stop_section(best, sets, source):
              "applied to the running mean after every chunk of steps: the mean gain at the step "
              "where the stopping rule ends the fit, against the mean gain at each crop's best "
              "step (an oracle: it sees the clean crop). *Headroom* is the difference, what a "
-             "perfect stopping rule would add.", ""]
+             "perfect stopping rule would add." + _trajectories_line(source), ""]
     for name in _report_set_first(best["sets"]):
         rows = best["sets"][name]
         bm3d = {r["sigma"]: r.get("bm3d_mean") for r in sets.get(name, [])}

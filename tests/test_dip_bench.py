@@ -1,8 +1,10 @@
 """The Deep Image Prior benchmark's replay of the stopping rule under other step caps."""
 
 import importlib.util
+import json
 import pathlib
 
+import numpy as np
 import pytest
 
 from restoration import _deep_prior
@@ -38,3 +40,52 @@ def test_a_capped_fit_ends_at_the_rules_stop_or_at_the_cap_whichever_is_first(di
     assert dip_bench._rule_stop(slow, steps, steps[stop - 5]) == stop - 5   # the cap comes first
     never = [3.0] * 60
     assert dip_bench._rule_stop(never, steps, 10 ** 6) == 59   # the fit's own end
+
+
+def _stop_table(chunk, chunks, seed):
+    """A --best-stop-only table of two crops with made-up per-chunk trajectories."""
+    rng = np.random.default_rng(seed)
+    steps = [chunk * (k + 1) for k in range(chunks)]
+    per_crop = []
+    for label in ("a[0:64,0:64]", "b[0:64,0:64]"):
+        ratios = list(np.linspace(3.0, 0.3, chunks) + rng.normal(0, 0.01, chunks))
+        gains = list(rng.normal(5.0, 1.0, chunks))
+        stop = _deep_prior._should_stop
+        rule = next((k for k in range(chunks) if stop(ratios[:k + 1])), chunks - 1)
+        per_crop.append({"crop": label, "rule_gain": gains[rule], "rule_steps": steps[rule],
+                         "trajectory": {"steps": steps, "ratios": ratios, "gains": gains}})
+    return [{"sigma": 0.1, "crops": 2, "rule_mean": float(np.mean([c["rule_gain"]
+                                                                     for c in per_crop])),
+             "per_crop": per_crop}]
+
+
+def test_trajectories_are_stored_apart_and_the_rule_replays_on_them(dip_bench, tmp_path):
+    chunk, chunks = _deep_prior.DIP_CHUNK, _deep_prior.DIP_MAX_STEPS // _deep_prior.DIP_CHUNK
+    table = _stop_table(chunk, chunks, seed=0)
+    expected = [c["rule_gain"] for c in table[0]["per_crop"]]
+    trajectories = {c["crop"]: c["trajectory"] for c in table[0]["per_crop"]}
+    path = tmp_path / "deep_prior.json"
+    dip_bench.save_results(path, {}, None, False, None, {"tune": table}, chunk * chunks)
+    assert "trajectory" not in path.read_text()   # the results file stays small
+    stored = json.loads(dip_bench.trajectories_path(path).read_text())
+    assert stored["fitted_steps"] == chunk * chunks
+    assert stored["sets"]["tune"]["0.1"] == trajectories
+    row, = dip_bench.replay(path)["tune"]
+    assert row["mean"] == pytest.approx(np.mean(expected))
+    assert row["worst"] == pytest.approx(min(expected))
+    assert row["stored_mean"] == pytest.approx(np.mean(expected))
+    # a run of the other set keeps this set's trajectories
+    dip_bench.save_results(path, {}, None, False, None, {"report": _stop_table(chunk, chunks, 1)},
+                           chunk * chunks)
+    assert set(dip_bench.replay(path)) == {"tune", "report"}
+
+
+def test_replay_refuses_fits_shorter_than_the_cap_or_missing(dip_bench, tmp_path):
+    path = tmp_path / "deep_prior.json"
+    with pytest.raises(SystemExit, match="--best-stop-only"):
+        dip_bench.replay(path)
+    short = _deep_prior.DIP_MAX_STEPS // 2
+    dip_bench.save_results(path, {}, None, False, None,
+                           {"tune": _stop_table(_deep_prior.DIP_CHUNK, 5, 0)}, short)
+    with pytest.raises(SystemExit, match=f"--max-steps {_deep_prior.DIP_MAX_STEPS}"):
+        dip_bench.replay(path)

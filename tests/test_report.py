@@ -460,3 +460,9 @@ def test_machine_line_names_the_cpu_and_the_bm3d_build_when_recorded():
     assert "17-core riscv64 CPU (Example CPU 9000), 3 GPUs" in line
     assert "numpy 3.2.1, bm3d 4.5.6." in line
     assert "(" not in report.machine_line(MACHINE)
+
+
+def test_the_trajectories_are_named_only_when_their_file_exists():
+    assert report._trajectories_line("results/no_such_results.json") == ""
+    line = report._trajectories_line("results/deep_prior.json")   # written by --best-stop-only
+    assert "`results/deep_prior_trajectories.json`" in line and "--replay" in line
