@@ -78,6 +78,7 @@ import skimage.restoration  # noqa: E402
 import skimage.util  # noqa: E402
 
 from restoration import _deep_prior  # noqa: E402
+from restoration.report import trajectories_path  # noqa: E402
 from sol5 import deep_prior_restore_image  # noqa: E402
 
 try:
@@ -301,24 +302,15 @@ def best_stop(crops, max_steps):
     return rows
 
 
-def trajectories_path(results_path):
-    """Where the per-chunk trajectories behind the results file ``results_path`` are kept."""
-    return results_path.with_name(results_path.stem + "_trajectories.json")
-
-
 def _save_trajectories(path, stop_tables, command, fitted_steps):
-    """Move every crop's ``trajectory`` out of ``stop_tables`` into the file ``path`` (one line
-    of JSON per set and sigma), keeping the trajectories of the sets not in ``stop_tables``."""
-    stored = json.loads(path.read_text()) if path.is_file() else {}
-    sets = stored.get("sets", {})
+    """Move every crop's ``trajectory`` out of ``stop_tables`` into the file ``path``, keeping
+    the trajectories of the sets not in ``stop_tables``."""
+    sets = json.loads(path.read_text())["sets"] if path.is_file() else {}
     for set_name, rows in stop_tables.items():
         sets[set_name] = {str(row["sigma"]): {crop["crop"]: crop.pop("trajectory")
                                               for crop in row["per_crop"]} for row in rows}
-    lines = [f'{json.dumps(set_name)}: {{' + ", ".join(
-        f'\n  {json.dumps(sigma)}: {json.dumps(crops)}' for sigma, crops in by_sigma.items()) + "}"
-        for set_name, by_sigma in sets.items()]
-    header = json.dumps({"command": command, "fitted_steps": fitted_steps})[:-1]
-    path.write_text(header + ', "sets": {\n' + ",\n".join(lines) + "}}\n")
+    path.write_text(json.dumps({"command": command, "fitted_steps": fitted_steps,
+                                "sets": sets}) + "\n")
 
 
 def replay(results_path):
@@ -344,13 +336,14 @@ def replay(results_path):
     for set_name, by_sigma in stored["sets"].items():
         rows = []
         for sigma, crops in by_sigma.items():
-            stops = [(t["gains"][i], t["steps"][i]) for t in crops.values()
-                     for i in [_rule_stop(t["ratios"], t["steps"], cap)]]
+            stops = [_rule_stop(t["ratios"], t["steps"], cap) for t in crops.values()]
+            gains = [t["gains"][i] for t, i in zip(crops.values(), stops)]
             before = next((r["rule_mean"] for r in stored_rows.get(set_name, [])
                            if str(r["sigma"]) == sigma), float("nan"))
-            rows.append({"sigma": float(sigma), "mean": float(np.mean([g for g, _ in stops])),
-                         "worst": float(np.min([g for g, _ in stops])),
-                         "median_steps": float(np.median([n for _, n in stops])),
+            rows.append({"sigma": float(sigma), "mean": float(np.mean(gains)),
+                         "worst": float(np.min(gains)),
+                         "median_steps": float(np.median([t["steps"][i] for t, i
+                                                          in zip(crops.values(), stops)])),
                          "stored_mean": before})
         tables[set_name] = rows
     return tables

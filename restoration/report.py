@@ -516,13 +516,20 @@ def deep_prior_page(results, source):
                      + _step_cost_section(results.get("step_cost"), source))
 
 
+def trajectories_path(results_path):
+    """Where ``python benchmarks/dip_bench.py --best-stop-only`` keeps the per-chunk
+    trajectories behind the results file ``results_path`` (a :class:`pathlib.Path`)."""
+    return results_path.with_name(results_path.stem + "_trajectories.json")
+
+
 def _trajectories_line(source):
     """A sentence on the per-chunk trajectories kept beside the results file ``source`` (a
     path from the repository root), if that file exists."""
-    trajectories = f"{source.removesuffix('.json')}_trajectories.json"
-    if not (ROOT / trajectories).is_file():
+    trajectories = trajectories_path(ROOT / source)
+    if not trajectories.is_file():
         return ""
-    return (f" Every crop's ratio r and gain after every chunk are kept in `{trajectories}`; "
+    return (f" Every crop's ratio r and gain after every chunk are kept in "
+            f"`{trajectories.relative_to(ROOT).as_posix()}`; "
             "`python benchmarks/dip_bench.py --replay` runs the stopping rule, as it is in the "
             "code, over them without fitting again.")
 
