@@ -44,7 +44,8 @@ PHOTO_SCALES = (1.0, 0.75, 0.5)
 #: scikit-image photos kept for evaluation only: never in a training list.
 HELD_OUT_PHOTOS = ("camera", "astronaut", "coffee")
 #: Colour photos among OpenCV's sample images (Debian's ``opencv-doc`` installs them), kept for
-#: evaluation only: the photos nobody here trains or tunes on (``evaluate --parts unseen``).
+#: evaluation only: the photos nobody here trains or tunes on (``evaluate --parts unseen
+#: unseen-superres``).
 UNSEEN_PHOTOS = ("aero1", "apple", "baboon", "board", "building", "butterfly", "fruits", "home",
                  "leuvenA", "messi5", "orange", "smarties", "squirrel_cls", "stuff")
 #: Where ``opencv-doc`` puts them; ``$SOL5_UNSEEN_PHOTOS`` names another folder.

@@ -585,25 +585,44 @@ def _lighter(methods):
             if label != "BM3D per channel (true sigma)" and label + BFLOAT16_SUFFIX not in methods}
 
 
-def _evaluate_unseen(models, figure_dir):
+def _unseen_photos_for(part):
+    """:func:`_data.unseen_photos`, or None (saying that ``part`` is skipped) where none are
+    installed."""
     photos = _data.unseen_photos()
     if not photos:
         print(f"sol5: evaluate: no unseen photos in {_data.unseen_photos_dir()} "
-              "(docs/training-data.md says how to install them); part 'unseen' skipped")
-        return {}
+              f"(docs/training-data.md says how to install them); part '{part}' skipped")
+        return None
+    return photos
+
+
+def _gray_photos(photos):
     import skimage.color
+    return {name: skimage.color.rgb2gray(image) for name, image in photos.items()}
+
+
+def _evaluate_unseen(models, figure_dir):
+    photos = _unseen_photos_for("unseen")
+    if photos is None:
+        return {}
     colour_cases = color_denoise_cases(photos=photos)
     colour_rows, _ = score_methods(_lighter(color_denoise_methods(
         models.get("denoise", {}), colour_cases, models.get("denoise-colour"), COLOUR_SYMMETRIES)),
         colour_cases, group=lambda case: "unseen colour photos")
-    gray = {name: skimage.color.rgb2gray(image) for name, image in photos.items()}
-    gray_cases = denoise_cases(photos=gray)
+    gray_cases = denoise_cases(photos=_gray_photos(photos))
     gray_rows, _ = score_methods(_lighter(denoise_methods(models.get("denoise", {}), gray_cases,
                                                           GRAY_SYMMETRIES)),
                                  gray_cases, group=lambda case: "unseen photos, gray")
-    superres_rows = super_resolution_rows(models.get("superres", {}), gray, "unseen photos, gray")
-    return {"unseen_colour": colour_rows, "unseen_gray": gray_rows,
-            "unseen_superres": superres_rows, "unseen_photos": list(photos)}
+    return {"unseen_colour": colour_rows, "unseen_gray": gray_rows, "unseen_photos": list(photos)}
+
+
+def _evaluate_unseen_superres(models, figure_dir):
+    photos = _unseen_photos_for("unseen-superres")
+    if photos is None:
+        return {}
+    return {"unseen_superres": super_resolution_rows(models.get("superres", {}),
+                                                     _gray_photos(photos), "unseen photos, gray"),
+            "unseen_photos": list(photos)}
 
 
 def _evaluate_deblur(models, figure_dir):
@@ -628,16 +647,16 @@ def _evaluate_superres(models, figure_dir):
     return {"superres": super_resolution_rows(models.get("superres", {}))}
 
 
-def _evaluate_superres_unseen(models, figure_dir):
+def _evaluate_superres_folds(models, figure_dir):
     return {"superres_unseen": super_resolution_unseen_rows()}
 
 
 #: The parts of the evaluation, in order: name -> ``part(models, figure_dir)``, which scores its
 #: methods, draws its figure and returns its entries of the results file.
 EVALUATION_PARTS = {"denoise": _evaluate_denoise, "colour": _evaluate_colour,
-                    "unseen": _evaluate_unseen,
+                    "unseen": _evaluate_unseen, "unseen-superres": _evaluate_unseen_superres,
                     "deblur": _evaluate_deblur, "fonts": _evaluate_fonts,
-                    "superres": _evaluate_superres, "superres-unseen": _evaluate_superres_unseen}
+                    "superres": _evaluate_superres, "superres-folds": _evaluate_superres_folds}
 
 
 def _scored_rows(rows):

@@ -158,9 +158,9 @@ EVALUATION_PARTS = (
 
 #: The part of ``python sol5.py evaluate --parts`` that writes each entry of the results file.
 _EVALUATE_PART = {"denoise": "denoise", "denoise_colour": "colour", "unseen_colour": "unseen",
-                  "unseen_gray": "unseen", "unseen_superres": "unseen", "deblur": "deblur",
+                  "unseen_gray": "unseen", "unseen_superres": "unseen-superres", "deblur": "deblur",
                   "deblur_fonts": "fonts", "superres": "superres",
-                  "superres_unseen": "superres-unseen"}
+                  "superres_unseen": "superres-folds"}
 
 
 def evaluation_page(evaluation, source="results/evaluation.json"):
@@ -196,7 +196,7 @@ def evaluation_page(evaluation, source="results/evaluation.json"):
     if unseen:
         parts += ["## Super-resolution x2 on photos left out of training", "",
                   "The training photos are cut into groups; each group is scored by an "
-                  "assignment-sized x2 network trained without it (`--parts superres-unseen`).",
+                  "assignment-sized x2 network trained without it (`--parts superres-folds`).",
                   "", _table(["photo", "cubic-spline (dB)", "ours, assignment-sized (dB)",
                               "gain (dB)"],
                              [[r["photo"], f"{r['cubic']:.2f}", f"{r['ours']:.2f}",
@@ -698,9 +698,23 @@ def target_rows(evaluation, deep_prior=None):
     return rows
 
 
+#: The ``evaluate`` parts whose rows the targets page reads.
+_TARGET_PARTS = ("unseen", "unseen-superres", "superres", "superres-folds")
+
+
+def _targets_machine_lines(evaluation):
+    """One machine line where the parts the targets read were measured together, else one line
+    per part, naming the part."""
+    part_machines = evaluation.get("part_machines", {})
+    machines = {part: part_machines.get(part) or evaluation.get("machine") for part in _TARGET_PARTS}
+    if len({json.dumps(m, sort_keys=True) for m in machines.values()}) <= 1:
+        return [machine_line(machines["unseen"])]
+    return [f"- `evaluate --parts {part}`: {machine_line(machine)}"
+            for part, machine in machines.items()]
+
+
 def targets_page(evaluation, deep_prior, sources):
     """Where the project stands against its quality and speed targets, from the results."""
-    machine = evaluation.get("part_machines", {}).get("unseen") or evaluation.get("machine")
     return "\n".join([
         generated_note(sources), "", "# Quality targets", "",
         "Each row sets one of our restorations against its target. *Distance* is our PSNR "
@@ -708,7 +722,7 @@ def targets_page(evaluation, deep_prior, sources):
         "divided by the anchor's, measured in the same run. The images and methods are those "
         "of [evaluation.md](evaluation.md) and [deep-prior-results.md](deep-prior-results.md); "
         "[restoring.md](restoring.md#what-limits-the-quality) says what limits the rows not met.",
-        "", machine_line(machine), "",
+        "", *_targets_machine_lines(evaluation), "",
         _table(["goal", "images", "level", "target", "ours", "PSNR (dB): ours vs anchor",
                 "distance (dB)", "time share", "met"], target_rows(evaluation, deep_prior)),
         ""])

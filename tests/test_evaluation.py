@@ -215,7 +215,7 @@ def test_a_partial_evaluation_keeps_what_another_run_saved_meanwhile(tmp_path, m
         return ["mine"]
     monkeypatch.setattr(experiments, "super_resolution_unseen_rows", unseen_rows_while_another_run_saves)
     report = experiments.run_evaluation(models={}, figure_dir=tmp_path, path=path,
-                                        parts=("superres-unseen",))
+                                        parts=("superres-folds",))
     saved = experiments.load_results(path)
     assert saved["denoise"] == ["new"] and saved["superres_unseen"] == ["mine"]
     assert report["denoise"] == ["new"] and "machine" in saved
@@ -269,7 +269,7 @@ def test_a_rerun_that_loses_a_models_rows_names_them_and_the_fix(tmp_path, monke
     assert "cubic" not in printed
 
 
-def test_the_unseen_part_scores_colour_gray_and_super_resolution_on_the_same_photos(
+def test_the_unseen_parts_score_colour_gray_and_super_resolution_on_the_same_photos(
         tmp_path, monkeypatch):
     rgb = np.random.default_rng(5).random((48, 48, 3))
     monkeypatch.setattr(experiments._data, "unseen_photos", lambda: {"tiny": rgb})
@@ -278,10 +278,21 @@ def test_the_unseen_part_scores_colour_gray_and_super_resolution_on_the_same_pho
     assert {r["images"] for r in report["unseen_colour"]} == {"unseen colour photos"}
     assert {r["images"] for r in report["unseen_gray"]} == {"unseen photos, gray"}
     assert "BM3D per channel (true sigma)" not in {r["method"] for r in report["unseen_colour"]}
-    superres = report["unseen_superres"]
-    assert {r["images"] for r in superres} == {"unseen photos, gray"}
-    assert {r["method"] for r in superres} == {"cubic-spline enlargement"}  # no model given
-    assert {r["level"] for r in superres} == {f"x{s}" for s in experiments.SR_SCALES}
+    assert "unseen_superres" not in report  # a part of its own, rerun without the denoisers
+    superres = experiments._evaluate_unseen_superres({}, tmp_path)
+    assert superres["unseen_photos"] == ["tiny"]
+    assert {r["images"] for r in superres["unseen_superres"]} == {"unseen photos, gray"}
+    assert {r["method"] for r in superres["unseen_superres"]} == {"cubic-spline enlargement"}
+    assert {r["level"] for r in superres["unseen_superres"]} == {f"x{s}" for s in experiments.SR_SCALES}
+
+
+@pytest.mark.parametrize("part", ["unseen", "unseen-superres"])
+def test_an_unseen_part_without_the_photos_is_skipped_and_says_how_to_get_them(
+        part, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(experiments._data, "unseen_photos", lambda: {})
+    assert experiments.EVALUATION_PARTS[part]({}, tmp_path) == {}
+    printed = capsys.readouterr().out
+    assert f"part '{part}' skipped" in printed and "training-data.md" in printed
 
 
 def test_machine_facts_leave_tensorflow_out_where_it_is_missing(monkeypatch):

@@ -396,6 +396,18 @@ def test_targets_set_each_result_against_its_anchor_and_time_share():
     assert "| colour | unseen colour photos | 0.1 |" in page
 
 
+def test_targets_name_each_parts_machine_only_where_the_parts_were_measured_apart():
+    evaluation = _evaluation()
+    together = report.targets_page(evaluation, _dip(), ["results/evaluation.json"])
+    assert together.count("Machine:") == 1 and "--parts" not in together
+    later = dict(MACHINE, date="2021-05-06T00:00:00")
+    evaluation["part_machines"] = {"unseen": MACHINE, "unseen-superres": later}
+    apart = report.targets_page(evaluation, _dip(), ["results/evaluation.json"])
+    assert apart.count("Machine:") == 4
+    assert "`evaluate --parts unseen-superres`: Machine:" in apart and "2021-05-06" in apart
+    assert "`evaluate --parts superres-folds`: Machine:" in apart
+
+
 def test_targets_add_a_row_per_symmetry_count_of_the_shipped_weights_fewest_first():
     shipped = "ours, long preset (shipped), colour network, bfloat16"
     colour = [_row("CBM3D (true sigma)", "unseen colour photos", 0.05, 30.0, seconds=8.0),
