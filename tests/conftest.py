@@ -26,6 +26,22 @@ def private_outputs(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark(name)``: the module ``benchmarks/NAME.py``, loaded once per session."""
+    import functools
+    import importlib.util
+
+    @functools.cache
+    def load(name):
+        path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
+
+
 def _write_images(folder, shapes, seed=0, suffix=".png"):
     import imageio.v3 as iio
     rng = np.random.default_rng(seed)

@@ -1,23 +1,16 @@
 """The Deep Image Prior benchmark's replay of the stopping rule under other step caps."""
 
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
 from restoration import _deep_prior
 
-BENCH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "dip_bench.py"
-
 
 @pytest.fixture(scope="module")
-def dip_bench():
-    spec = importlib.util.spec_from_file_location("dip_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def dip_bench(load_benchmark):
+    return load_benchmark("dip_bench")
 
 
 def test_the_caps_reported_are_the_shipped_one_and_the_multiples_up_to_the_fit(dip_bench):
