@@ -45,7 +45,7 @@ def main():
     photo_sets = {"held-out photos": list(experiments.held_out_photos().values())}
     unseen = _data.unseen_photos()
     if unseen:
-        photo_sets["unseen photos, gray"] = list(experiments._gray_photos(unseen).values())
+        photo_sets["unseen photos, gray"] = list(experiments.gray_photos(unseen).values())
     else:
         print(f"no unseen photos in {_data.unseen_photos_dir()}: held-out photos only")
     gains = {name: [] for name in photo_sets}

@@ -596,7 +596,8 @@ def _unseen_photos_for(part):
     return photos
 
 
-def _gray_photos(photos):
+def gray_photos(photos):
+    """``photos`` (name -> RGB image) turned to gray by ``skimage.color.rgb2gray``."""
     import skimage.color
     return {name: skimage.color.rgb2gray(image) for name, image in photos.items()}
 
@@ -609,7 +610,7 @@ def _evaluate_unseen(models, figure_dir):
     colour_rows, _ = score_methods(_lighter(color_denoise_methods(
         models.get("denoise", {}), colour_cases, models.get("denoise-colour"), COLOUR_SYMMETRIES)),
         colour_cases, group=lambda case: "unseen colour photos")
-    gray_cases = denoise_cases(photos=_gray_photos(photos))
+    gray_cases = denoise_cases(photos=gray_photos(photos))
     gray_rows, _ = score_methods(_lighter(denoise_methods(models.get("denoise", {}), gray_cases,
                                                           GRAY_SYMMETRIES)),
                                  gray_cases, group=lambda case: "unseen photos, gray")
@@ -621,7 +622,7 @@ def _evaluate_unseen_superres(models, figure_dir):
     if photos is None:
         return {}
     return {"unseen_superres": super_resolution_rows(models.get("superres", {}),
-                                                     _gray_photos(photos), "unseen photos, gray"),
+                                                     gray_photos(photos), "unseen photos, gray"),
             "unseen_photos": list(photos)}
 
 
