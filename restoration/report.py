@@ -249,7 +249,7 @@ def headline_block(evaluation, source="results/evaluation.json"):
     dates = sorted({str(m.get("date", "?"))[:10] for part, m in machines.items()
                     if part in ("denoise", "deblur", "superres")}
                    or {str((machine or {}).get("date", "?"))[:10]})
-    date = " and ".join(dates)
+    date = " and ".join([", ".join(dates[:-1]), dates[-1]] if len(dates) > 2 else dates)
     return "\n".join([
         HEADLINE_BEGIN,
         generated_note([source]).replace("do not edit", "do not edit between the markers"),

@@ -149,6 +149,15 @@ def test_headline_picks_best_classical_and_ours(results):
     assert "2031-04-05" in block
 
 
+def test_headline_lists_three_dates_as_a_sentence(results):
+    evaluation = json.loads((results / "evaluation.json").read_text())
+    evaluation["part_machines"] = {part: {"date": date} for part, date in
+                                   (("denoise", "2030-01-02"), ("deblur", "2030-01-01"),
+                                    ("superres", "2030-01-03"), ("colour", "2030-01-09"))}
+    block = report.headline_block(evaluation)
+    assert "`python sol5.py evaluate`, 2030-01-01, 2030-01-02 and 2030-01-03 (" in block
+
+
 def test_readme_block_replaced_in_place(results, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nbefore\n\n{report.HEADLINE_BEGIN}\nold 99.99\n"
