@@ -831,6 +831,12 @@ def _epochs_cell(facts):
     return cell + (f" + {partial} steps" if partial else "")
 
 
+def _run_order(path):
+    """Sort key putting ``run2_x.txt`` before ``run10_x.txt``: digit runs compare as numbers
+    (the split alternates text and digits, so equal places hold equal types)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def training_logs_page(logs):
     """``logs``: (relative path, text) pairs of the shipped weights' training logs."""
     rows = []
@@ -886,7 +892,7 @@ def render(results_dir):
         if dip:
             pages["deep-prior-results.md"] = deep_prior_page(dip, f"results/{name}") + "\n"
             break
-    logs = sorted((results_dir / "training_logs").glob("*.txt"))
+    logs = sorted((results_dir / "training_logs").glob("*.txt"), key=_run_order)
     if logs:
         pages["training-logs.md"] = training_logs_page(
             [(f"results/training_logs/{p.name}", p.read_text(encoding="utf-8")) for p in logs])

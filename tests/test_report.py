@@ -1,6 +1,7 @@
 """The generated docs pages: made from small synthetic results files, and in step with results/."""
 import json
 import pathlib
+import re
 
 import pytest
 
@@ -230,6 +231,15 @@ def test_deep_prior_and_logs(results):
     logs = pages["training-logs.md"]
     assert ("| [run9_deblur.txt](../results/training_logs/run9_deblur.txt) | deblur | 42 | 2 of 2 | "
             "250 | 14 | 77 | 0.0021 | 18.00 -> 30.50 |") in _lines(logs)
+
+
+def test_training_logs_in_run_order(results):
+    for name in ("run10_deblur.txt", "run2_denoise.txt", "run10_denoise.txt"):
+        (results / "training_logs" / name).write_text(LOG, encoding="utf-8")
+    logs = report.render(results)["training-logs.md"]
+    listed = re.findall(r"^\| \[(run[^]]+)\]", logs, flags=re.M)
+    assert listed == ["run2_denoise.txt", "run9_deblur.txt", "run10_deblur.txt",
+                      "run10_denoise.txt"]
 
 
 def _deep_prior_page_from(results, data):
