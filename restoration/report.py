@@ -16,6 +16,9 @@ page                            made from                                       
                                                                                    ``train`` run's output
 ==============================  =================================================  ===============================
 
+The evaluation and targets pages also read the training records beside the shipped weights
+(``models/NAME.json``): a part measured before the weights it scores were trained says so.
+
 The README's headline table sits between the markers ``<!-- report:headline -->`` and
 ``<!-- /report:headline -->`` and is rewritten in place.  ``--check`` writes nothing and exits
 with status 1 when a committed page differs from what the results files give, so a hand edit
@@ -163,9 +166,56 @@ _EVALUATE_PART = {"denoise": "denoise", "denoise_colour": "colour", "unseen_colo
                   "superres_unseen": "superres-folds"}
 
 
-def evaluation_page(evaluation, source="results/evaluation.json"):
+#: The shipped weights (``models/NAME.keras``) that each part of ``evaluate`` scores.
+_PART_WEIGHTS = {"denoise": ("denoise_long",), "colour": ("denoise_long", "denoise-colour_long"),
+                 "unseen": ("denoise_long", "denoise-colour_long"), "deblur": ("deblur_long",),
+                 "fonts": ("deblur_long",), "superres": ("superres-x2_long",),
+                 "unseen-superres": ("superres-x2_long",)}
+
+
+def _date(record):
+    """The ``date`` of a machine record as a datetime, or None."""
+    import datetime
+    try:
+        return datetime.datetime.fromisoformat(str((record or {})["date"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def newer_weights(part, measured, records):
+    """The shipped weights ``part`` scores whose training record (``models/NAME.json``, one of
+    ``records``, name -> record) is dated after the part was ``measured`` (its machine record):
+    the part's rows of them came from earlier weights.
+
+    >>> records = {"denoise_long": {"machine": {"date": "2026-12-07T02:30:00+00:00"}}}
+    >>> newer_weights("denoise", {"date": "2026-12-04T18:49:01+00:00"}, records)
+    ['denoise_long']
+    >>> newer_weights("denoise", {"date": "2026-12-07T03:00:00+00:00"}, records)
+    []
+    """
+    measured_at = _date(measured)
+    if measured_at is None:
+        return []
+    return [name for name in _PART_WEIGHTS.get(part, ())
+            if (_date((records.get(name) or {}).get("machine")) or measured_at) > measured_at]
+
+
+def _newer_weights_note(part, measured, records):
+    """A sentence saying the part's rows of the shipped weights are out of date, or ''."""
+    names = newer_weights(part, measured, records)
+    if not names:
+        return ""
+    files = " and ".join(f"`models/{name}.keras`" for name in names)
+    return (f" The shipped weights {files} were trained after this part was measured, so its "
+            f"rows of them come from earlier weights; `python sol5.py evaluate --parts {part}` "
+            "updates them.")
+
+
+def evaluation_page(evaluation, source="results/evaluation.json", weight_records=None):
     """The evaluation page; where the parts were measured on different machines or days (a
-    partial ``evaluate --parts``), each part names its own machine and date."""
+    partial ``evaluate --parts``), each part names its own machine and date, and a part
+    measured before the shipped weights it scores were trained says so (``weight_records``:
+    the training records beside those weights, name -> record)."""
     part_machines = evaluation.get("part_machines", {})
     distinct = {json.dumps(m, sort_keys=True) for m in part_machines.values()}
     machine = evaluation.get("machine")
@@ -185,6 +235,7 @@ def evaluation_page(evaluation, source="results/evaluation.json"):
         if len(distinct) > 1 and part in part_machines:
             text += (f" Measured by `{command} --parts {part}`. "
                      f"{machine_line(part_machines[part])}")
+        text += _newer_weights_note(part, part_machines.get(part, machine), weight_records or {})
         parts += [f"## {title}", "", text, "", method_table(rows, level_name), ""]
         if key == "denoise" and evaluation.get("tv_weights"):
             weights = ", ".join(f"{w} at sigma {s}" for s, w in evaluation["tv_weights"].items())
@@ -713,8 +764,15 @@ def _targets_machine_lines(evaluation):
             for part, machine in machines.items()]
 
 
-def targets_page(evaluation, deep_prior, sources):
-    """Where the project stands against its quality and speed targets, from the results."""
+def targets_page(evaluation, deep_prior, sources, weight_records=None):
+    """Where the project stands against its quality and speed targets, from the results (and
+    a warning for each part measured before the shipped weights it scores were trained)."""
+    part_machines = evaluation.get("part_machines", {})
+    measured = {part for key, part in _EVALUATE_PART.items() if evaluation.get(key)}
+    notes = {part: _newer_weights_note(part, part_machines.get(part) or evaluation.get("machine"),
+                                       weight_records or {})
+             for part in _TARGET_PARTS if part in measured}
+    stale = [f"- `evaluate --parts {part}`:{note}" for part, note in notes.items() if note]
     return "\n".join([
         generated_note(sources), "", "# Quality targets", "",
         "Each row sets one of our restorations against its target. *Distance* is our PSNR "
@@ -722,7 +780,7 @@ def targets_page(evaluation, deep_prior, sources):
         "divided by the anchor's, measured in the same run. The images and methods are those "
         "of [evaluation.md](evaluation.md) and [deep-prior-results.md](deep-prior-results.md); "
         "[restoring.md](restoring.md#what-limits-the-quality) says what limits the rows not met.",
-        "", *_targets_machine_lines(evaluation), "",
+        "", *_targets_machine_lines(evaluation), "", *([*stale, ""] if stale else []),
         _table(["goal", "images", "level", "target", "ours", "PSNR (dB): ours vs anchor",
                 "distance (dB)", "time share", "met"], target_rows(evaluation, deep_prior)),
         ""])
@@ -867,18 +925,28 @@ def training_logs_page(logs):
 # Putting it together
 # --------------------------------------------------------------------------
 
-def render(results_dir):
-    """Every generated page: ``{file name in docs/: text}``, from the files in ``results_dir``."""
+def weight_records(models_dir):
+    """The training records beside the shipped weights: ``{NAME: record}`` of every
+    ``models_dir/NAME.json``."""
+    return {path.stem: _read(path) for path in sorted(pathlib.Path(models_dir).glob("*.json"))}
+
+
+def render(results_dir, models_dir=None):
+    """Every generated page: ``{file name in docs/: text}``, from the files in ``results_dir``
+    and the training records of the shipped weights in ``models_dir`` (default: ``models/``
+    beside ``results_dir``)."""
     results_dir = pathlib.Path(results_dir)
+    records = weight_records(results_dir.parent / "models" if models_dir is None else models_dir)
     pages = {}
     evaluation = _read(results_dir / "evaluation.json")
     if evaluation:
-        pages["evaluation.md"] = evaluation_page(evaluation) + "\n"
+        pages["evaluation.md"] = evaluation_page(evaluation, weight_records=records) + "\n"
         dip_name = next((n for n in ("deep_prior.json", "deep_prior_quick.json")
                          if (results_dir / n).is_file()), None)
         pages["targets.md"] = targets_page(
             evaluation, _read(results_dir / dip_name) if dip_name else None,
-            ["results/evaluation.json"] + ([f"results/{dip_name}"] if dip_name else []))
+            ["results/evaluation.json"] + ([f"results/{dip_name}"] if dip_name else []),
+            records)
     speed, scaling = _read(results_dir / "speed.json"), _read(results_dir / "scaling.json")
     if speed or scaling:
         sources = [f"results/{n}" for n, d in (("speed.json", speed), ("scaling.json", scaling))

@@ -427,6 +427,39 @@ def test_targets_name_each_parts_machine_only_where_the_parts_were_measured_apar
     assert "`evaluate --parts superres-folds`: Machine:" in apart
 
 
+def _weights_record(folder, name, date):
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps({"machine": dict(MACHINE, date=date)}))
+
+
+def test_a_part_measured_before_its_shipped_weights_were_trained_says_so(results):
+    models = results.parent / "models"
+    _weights_record(models, "denoise_long", "2031-04-05T07:00:00+00:00")  # an hour after
+    _weights_record(models, "deblur_long", "2031-04-05T05:00:00+00:00")  # an hour before
+    pages = report.render(results)
+    denoise, deblur = pages["evaluation.md"].split("## Deblurring text")
+    assert ("The shipped weights `models/denoise_long.keras` were trained after this part was "
+            "measured") in denoise
+    assert "`python sol5.py evaluate --parts denoise` updates them." in denoise
+    assert "were trained after" not in deblur
+    assert "were trained after" not in pages["targets.md"]  # its parts here score other weights
+    _weights_record(models, "superres-x2_long", "2031-04-06T00:00:00+00:00")
+    targets = report.render(results)["targets.md"]
+    assert "- `evaluate --parts superres`: The shipped weights `models/superres-x2_long.keras`" in targets
+    assert "unseen-superres`: The shipped" not in targets  # a part with no rows here
+    assert report.render(results, models_dir=results / "none")["targets.md"].count(
+        "were trained after") == 0
+
+
+def test_weights_without_a_dated_record_are_not_called_newer():
+    measured = {"date": "2031-04-05T06:07:08+00:00"}
+    assert report.newer_weights("unseen", measured, {"denoise_long": {}}) == []
+    assert report.newer_weights("unseen", {}, {
+        "denoise_long": {"machine": {"date": "2031-04-06T00:00:00+00:00"}}}) == []
+    assert report.newer_weights("superres-folds", measured, {
+        "superres-x2_long": {"machine": {"date": "2031-04-06T00:00:00+00:00"}}}) == []
+
+
 def test_targets_add_a_row_per_symmetry_count_of_the_shipped_weights_fewest_first():
     shipped = "ours, long preset (shipped), colour network, bfloat16"
     colour = [_row("CBM3D (true sigma)", "unseen colour photos", 0.05, 30.0, seconds=8.0),
