@@ -290,8 +290,9 @@ def headline_rows(evaluation):
     return out
 
 
-def headline_block(evaluation, source="results/evaluation.json"):
-    """The README's headline table with its markers (PSNR in dB on held-out images)."""
+def headline_block(evaluation, source="results/evaluation.json", weight_records=None):
+    """The README's headline table with its markers (PSNR in dB on held-out images), saying
+    which of its parts were measured before the shipped weights they score were trained."""
     machine = evaluation.get("machine")
     table = _table(["task", "images", "level", "corrupted input", "best classical method",
                     "ours, assignment settings", "ours, shipped weights"],
@@ -301,6 +302,10 @@ def headline_block(evaluation, source="results/evaluation.json"):
                     if part in ("denoise", "deblur", "superres")}
                    or {str((machine or {}).get("date", "?"))[:10]})
     date = " and ".join([", ".join(dates[:-1]), dates[-1]] if len(dates) > 2 else dates)
+    stale = [part for part in ("denoise", "deblur", "superres") if evaluation.get(part) and
+             newer_weights(part, machines.get(part) or machine, weight_records or {})]
+    note = (f" The shipped weights' rows of `--parts {', '.join(stale)}` were measured before "
+            "those weights were trained (the evaluation page says which)." if stale else "")
     return "\n".join([
         HEADLINE_BEGIN,
         generated_note([source]).replace("do not edit", "do not edit between the markers"),
@@ -308,7 +313,7 @@ def headline_block(evaluation, source="results/evaluation.json"):
         table,
         "",
         f"PSNR in dB, means over held-out images; `python sol5.py evaluate`, {date} "
-        f"(machine, methods and SSIM: [docs/evaluation.md](docs/evaluation.md)).",
+        f"(machine, methods and SSIM: [docs/evaluation.md](docs/evaluation.md)).{note}",
         HEADLINE_END])
 
 
@@ -972,7 +977,8 @@ def render_readme(results_dir, readme_text):
     evaluation = _read(pathlib.Path(results_dir) / "evaluation.json")
     if not evaluation or HEADLINE_BEGIN not in readme_text:
         return None
-    return replace_headline(readme_text, headline_block(evaluation))
+    records = weight_records(pathlib.Path(results_dir).parent / "models")
+    return replace_headline(readme_text, headline_block(evaluation, weight_records=records))
 
 
 def write_report(results_dir=ROOT / "results", docs_dir=ROOT / "docs", readme=None):

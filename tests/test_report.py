@@ -451,6 +451,15 @@ def test_a_part_measured_before_its_shipped_weights_were_trained_says_so(results
         "were trained after") == 0
 
 
+def test_the_readme_headline_names_the_parts_measured_before_their_weights(results, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{report.HEADLINE_BEGIN}\nold\n{report.HEADLINE_END}\n", encoding="utf-8")
+    assert "measured before" not in report.render_readme(results, readme.read_text())
+    _weights_record(results.parent / "models", "deblur_long", "2031-04-06T00:00:00+00:00")
+    block = report.render_readme(results, readme.read_text())
+    assert "The shipped weights' rows of `--parts deblur` were measured before" in block
+
+
 def test_weights_without_a_dated_record_are_not_called_newer():
     measured = {"date": "2031-04-05T06:07:08+00:00"}
     assert report.newer_weights("unseen", measured, {"denoise_long": {}}) == []
