@@ -35,6 +35,7 @@ Only the standard library is used, so the report runs without TensorFlow.
 """
 
 import argparse
+import datetime
 import json
 import pathlib
 import re
@@ -175,7 +176,6 @@ _PART_WEIGHTS = {"denoise": ("denoise_long",), "colour": ("denoise_long", "denoi
 
 def _date(record):
     """The ``date`` of a machine record as a datetime, or None."""
-    import datetime
     try:
         return datetime.datetime.fromisoformat(str((record or {})["date"]))
     except (KeyError, TypeError, ValueError):
@@ -194,10 +194,10 @@ def newer_weights(part, measured, records):
     []
     """
     measured_at = _date(measured)
-    if measured_at is None:
-        return []
-    return [name for name in _PART_WEIGHTS.get(part, ())
-            if (_date((records.get(name) or {}).get("machine")) or measured_at) > measured_at]
+    trained_at = {name: _date((records.get(name) or {}).get("machine"))
+                  for name in _PART_WEIGHTS.get(part, ())}
+    return [name for name, trained in trained_at.items()
+            if measured_at is not None and trained is not None and trained > measured_at]
 
 
 def _newer_weights_note(part, measured, records):
