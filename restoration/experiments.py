@@ -454,7 +454,8 @@ def unpadded(deconvolve, case, pad=16):
 
 
 def score_methods(methods, cases, group):
-    """Rows of {method, group, level, psnr, ssim, seconds} (means over the images of a group)."""
+    """Rows of {method, images, level, psnr, ssim, seconds, n, per_image}: means over the images
+    of a group, the median time, and each image's PSNR by its name."""
     rows = []
     outputs = {}
     for name, restore in methods.items():
@@ -464,14 +465,15 @@ def score_methods(methods, cases, group):
             restored = restore(case)
             seconds = time.perf_counter() - began
             psnr, ssim = psnr_ssim(case["clean"], restored)
-            per_case.append((group(case), case["level"], psnr, ssim, seconds))
+            per_case.append((group(case), case["level"], psnr, ssim, seconds, case["image"]))
             outputs[(name, case["image"], case["level"])] = restored
         for key in sorted({(g, level) for g, level, *_ in per_case}, key=str):
             chosen = [r for r in per_case if (r[0], r[1]) == key]
             rows.append({"method": name, "images": key[0], "level": key[1],
                          "psnr": float(np.mean([r[2] for r in chosen])),
                          "ssim": float(np.mean([r[3] for r in chosen])),
-                         "seconds": float(np.median([r[4] for r in chosen])), "n": len(chosen)})
+                         "seconds": float(np.median([r[4] for r in chosen])), "n": len(chosen),
+                         "per_image": {r[5]: float(r[2]) for r in chosen}})
     return rows, outputs
 
 
@@ -873,7 +875,7 @@ def super_resolution_rows(models, photos=None, images="photos"):
     :func:`super_resolution_score`); the shipped weights also averaged over
     ``SUPERRES_SYMMETRIES``."""
     rows = []
-    photos = list((photos or held_out_photos()).values())
+    photos = photos or held_out_photos()
     for scale in SR_SCALES:
         methods = {"cubic-spline enlargement": lambda low, shape: sol5.enlarge(low, shape)}
         def enlarge(case, model, precision, symmetries=1, scale=scale):
@@ -884,11 +886,14 @@ def super_resolution_rows(models, photos=None, images="photos"):
         for label, restore in ours.items():
             methods[label] = lambda low, shape, restore=restore: restore((low, shape))
         for name, method in methods.items():
-            scores = [super_resolution_score(clean, method, scale) for clean in photos]
+            scores = {photo: super_resolution_score(clean, method, scale)
+                      for photo, clean in photos.items()}
             rows.append({"method": name, "images": images, "level": f"x{scale}",
-                         "psnr": float(np.mean([p for p, _, _ in scores])),
-                         "ssim": float(np.mean([q for _, q, _ in scores])),
-                         "seconds": float(np.median([t for _, _, t in scores])), "n": len(scores)})
+                         "psnr": float(np.mean([p for p, _, _ in scores.values()])),
+                         "ssim": float(np.mean([q for _, q, _ in scores.values()])),
+                         "seconds": float(np.median([t for _, _, t in scores.values()])),
+                         "n": len(scores),
+                         "per_image": {photo: float(p) for photo, (p, _, _) in scores.items()}})
     return rows
 
 

@@ -754,6 +754,68 @@ def target_rows(evaluation, deep_prior=None):
     return rows
 
 
+def per_photo_differences(rows, images, anchor_method, suffix=""):
+    """``{level: {photo: difference}}``: each photo's PSNR under the shipped weights as the
+    goal's first row runs them, minus under ``anchor_method``; empty where the rows hold no
+    per-photo scores (results measured before they were kept)."""
+    differences = {}
+    for level in sorted({r["level"] for r in rows if r["images"] == images}, key=str):
+        anchor = _pick(rows, images, level, (anchor_method,))
+        shipped = _shipped(rows, images, level, suffix)
+        if anchor and shipped and "per_image" in anchor and "per_image" in shipped[0]:
+            ours = shipped[0]["per_image"]
+            differences[level] = {photo: ours[photo] - psnr
+                                  for photo, psnr in anchor["per_image"].items() if photo in ours}
+    return differences
+
+
+def _per_photo_table(differences, level_name):
+    """Photos down, levels across, then each level's mean and median."""
+    levels = list(differences)
+    photos = list(dict.fromkeys(photo for level in levels for photo in differences[level]))
+
+    def cell(level, photo):
+        value = differences[level].get(photo)
+        return "" if value is None else f"{value:+.2f}"
+    summary = [[name] + [f"{statistic(differences[level].values()):+.2f}" for level in levels]
+               for name, statistic in (("**mean**", statistics.fmean),
+                                       ("**median**", statistics.median))]
+    return _table(["photo"] + [f"{level_name} {_level(level)}" for level in levels],
+                  [[photo] + [cell(level, photo) for level in levels] for photo in photos]
+                  + summary)
+
+
+#: The per-photo tables of the targets page: title, evaluation key, images, anchor, our suffix,
+#: the goal's margin over the anchor and the name of the level.
+_PER_PHOTO = (
+    ("Colour: the colour network minus CBM3D (true sigma)", "unseen_colour",
+     "unseen colour photos", "CBM3D (true sigma)", COLOUR_NETWORK, 0.0, "sigma"),
+    ("Gray: the gray denoiser minus BM3D (true sigma)", "unseen_gray", "unseen photos, gray",
+     "BM3D (true sigma)", "", 0.5, "sigma"),
+    ("Super-resolution: the x2 model minus cubic-spline enlargement", "unseen_superres",
+     "unseen photos, gray", "cubic-spline enlargement", "", 2.0, "scale"),
+)
+
+
+def per_photo_section(evaluation):
+    """The targets page's tables of each unseen photo's difference from the anchor (the goals
+    are on their means), or no lines where the results hold no per-photo scores."""
+    lines = []
+    for title, key, images, anchor, suffix, margin, level_name in _PER_PHOTO:
+        differences = per_photo_differences(evaluation.get(key) or [], images, anchor, suffix)
+        if differences:
+            lines += [f"### {title}", "",
+                      f"The goal asks the mean to reach {margin:+.1f} dB.", "",
+                      _per_photo_table(differences, level_name), ""]
+    if not lines:
+        return []
+    return ["## Per photo", "",
+            "The goals are on the means over the unseen photos. Each photo's PSNR under the "
+            "shipped weights (bfloat16, without symmetries: the first row of each goal above) "
+            "minus the anchor's, in dB, shows whether a shortfall is spread over the photos or "
+            "comes from a few.", "", *lines]
+
+
 #: The ``evaluate`` parts whose rows the targets page reads.
 _TARGET_PARTS = ("unseen", "unseen-superres", "superres", "superres-folds")
 
@@ -788,7 +850,7 @@ def targets_page(evaluation, deep_prior, sources, weight_records=None):
         "", *_targets_machine_lines(evaluation), "", *([*stale, ""] if stale else []),
         _table(["goal", "images", "level", "target", "ours", "PSNR (dB): ours vs anchor",
                 "distance (dB)", "time share", "met"], target_rows(evaluation, deep_prior)),
-        ""])
+        "", *per_photo_section(evaluation)])
 
 
 # --------------------------------------------------------------------------

@@ -95,6 +95,8 @@ def test_score_methods_averages_per_group_and_level():
     assert by_level[1]["psnr"] == pytest.approx((20.0 + 40.0) / 2)
     assert by_level[2]["psnr"] == pytest.approx(20.0)
     assert set(outputs) == {("input", "a", 1), ("input", "b", 1), ("input", "a", 2)}
+    assert by_level[1]["per_image"] == {"a": pytest.approx(20.0), "b": pytest.approx(40.0)}
+    assert by_level[2]["per_image"] == {"a": pytest.approx(20.0)}
 
 
 def test_unpadded_deconvolution_keeps_the_shape():
@@ -113,6 +115,8 @@ def test_super_resolution_baseline_rows_score_cubic_enlargement_of_each_held_out
                   for clean in photos]
         assert row["method"] == "cubic-spline enlargement" and row["n"] == len(photos)
         assert row["psnr"] == pytest.approx(np.mean(scores))
+        assert list(row["per_image"]) == list(experiments.held_out_photos())
+        assert list(row["per_image"].values()) == pytest.approx(scores)
     assert rows[1]["psnr"] < rows[0]["psnr"]  # shrinking 3x loses more than 2x
 
 

@@ -539,3 +539,34 @@ def test_the_trajectories_are_named_only_when_their_file_exists():
     assert report._trajectories_line("results/no_such_results.json") == ""
     line = report._trajectories_line("results/deep_prior.json")   # written by --best-stop-only
     assert "`results/deep_prior_trajectories.json`" in line and "--replay" in line
+
+
+def _per_photo_rows(method, images, level, scores):
+    return dict(_row(method, images, level, sum(scores.values()) / len(scores)), per_image=scores)
+
+
+def test_per_photo_tables_subtract_the_anchor_photo_by_photo_with_mean_and_median():
+    gray = [_per_photo_rows("BM3D (true sigma)", "unseen photos, gray", 0.05,
+                            {"leaf": 30.0, "wing": 29.0, "wall": 35.0}),
+            _per_photo_rows("ours, long preset (shipped)", "unseen photos, gray", 0.05,
+                            {"leaf": 31.0, "wing": 24.0, "wall": 35.5}),
+            _per_photo_rows("ours, long preset (shipped), bfloat16", "unseen photos, gray", 0.05,
+                            {"leaf": 30.75, "wing": 24.5, "wall": 35.25})]
+    evaluation = dict(_evaluation(), unseen_gray=gray)
+    differences = report.per_photo_differences(gray, "unseen photos, gray", "BM3D (true sigma)")
+    # the bfloat16 run, as the goal's first row takes it
+    assert differences == {0.05: {"leaf": 0.75, "wing": -4.5, "wall": 0.25}}
+    page = report.targets_page(evaluation, _dip(), ["results/evaluation.json"])
+    section = page[page.index("## Per photo"):]
+    assert "| wing | -4.50 |" in section
+    assert "| **mean** | -1.17 |" in section and "| **median** | +0.25 |" in section
+    assert "The goal asks the mean to reach +0.5 dB." in section
+
+
+def test_no_per_photo_section_for_results_without_per_photo_scores():
+    gray = [_row("BM3D (true sigma)", "unseen photos, gray", 0.05, 30.0),
+            _row("ours, long preset (shipped)", "unseen photos, gray", 0.05, 30.5)]
+    evaluation = dict(_evaluation(), unseen_gray=gray)
+    assert report.per_photo_differences(gray, "unseen photos, gray", "BM3D (true sigma)") == {}
+    assert "## Per photo" not in report.targets_page(evaluation, _dip(),
+                                                     ["results/evaluation.json"])
