@@ -5,9 +5,11 @@ rerunning the slow classical methods of ``evaluate``.  Scores BASELINE and CANDI
 ``.keras`` networks of the same task) on the images and the seeded corruptions ``evaluate``
 uses: the held-out photos and, where OpenCV's sample images are installed
 (``SOL5_UNSEEN_PHOTOS``), the unseen ones, in gray for the gray tasks.  Prints each set's and
-level's mean PSNR for both and the candidate's difference.
+level's mean PSNR for both and the candidate's difference, and with ``--per-photo`` each
+photo's too.
 
     python benchmarks/compare_weights.py TASK BASELINE CANDIDATE [--precision P] [--symmetries N]
+        [--per-photo]
 
 TASK is ``denoise`` (gray photos, every sigma of ``evaluate``), ``denoise-colour`` (colour
 photos, the colour network) or ``superres-x2`` (PSNR of the enlargement, as ``evaluate``
@@ -29,8 +31,9 @@ TASKS = ("denoise", "denoise-colour", "superres-x2")
 
 
 def photo_cases(task, unseen=None):
-    """``{set name: cases}`` for ``task``: dicts with ``level`` and ``clean`` (and ``corrupted``
-    for the denoisers), from the held-out photos and from ``unseen`` (name -> RGB image) if any.
+    """``{set name: cases}`` for ``task``: dicts with ``image``, ``level`` and ``clean`` (and
+    ``corrupted`` for the denoisers), from the held-out photos and from ``unseen`` (name -> RGB
+    image) if any.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -45,16 +48,17 @@ def photo_cases(task, unseen=None):
         if unseen:
             sets["unseen colour photos"] = experiments.color_denoise_cases(photos=unseen)
     else:
-        sets["held-out photos"] = [{"level": "x2", "clean": clean}
-                                   for clean in experiments.held_out_photos().values()]
+        sets["held-out photos"] = [{"image": name, "level": "x2", "clean": clean}
+                                   for name, clean in experiments.held_out_photos().items()]
         if unseen:
-            sets["unseen photos, gray"] = [{"level": "x2", "clean": clean} for clean in
-                                           experiments.gray_photos(unseen).values()]
+            sets["unseen photos, gray"] = [{"image": name, "level": "x2", "clean": clean} for
+                                           name, clean in experiments.gray_photos(unseen).items()]
     return sets
 
 
-def mean_psnr(task, model, cases, precision="float32", symmetries=1):
-    """``{level: mean PSNR (dB)}`` of ``model`` restoring ``cases`` (from ``photo_cases``)."""
+def photo_psnr(task, model, cases, precision="float32", symmetries=1):
+    """``{level: {image: PSNR (dB)}}`` of ``model`` restoring ``cases`` (from ``photo_cases``;
+    a case without an ``image`` name goes by its index)."""
     options = {"precision": precision, "symmetries": symmetries}
     if task == "superres-x2":
         def restore(case):
@@ -67,9 +71,15 @@ def mean_psnr(task, model, cases, precision="float32", symmetries=1):
         def restore(case):
             return experiments.psnr_ssim(case["clean"], run(case["corrupted"], model, **options))[0]
     scores = {}
-    for case in cases:
-        scores.setdefault(case["level"], []).append(restore(case))
-    return {level: float(np.mean(values)) for level, values in scores.items()}
+    for index, case in enumerate(cases):
+        scores.setdefault(case["level"], {})[case.get("image", index)] = restore(case)
+    return scores
+
+
+def mean_psnr(task, model, cases, precision="float32", symmetries=1):
+    """``{level: mean PSNR (dB)}`` of ``model`` restoring ``cases`` (from ``photo_cases``)."""
+    return {level: float(np.mean(list(by_photo.values()))) for level, by_photo
+            in photo_psnr(task, model, cases, precision, symmetries).items()}
 
 
 def main():
@@ -81,6 +91,8 @@ def main():
                         help="precision the networks run in (default: mixed_bfloat16, as the "
                              "goal rows of evaluate run the shipped weights)")
     parser.add_argument("--symmetries", type=int, choices=(1, 2, 4, 8), default=1)
+    parser.add_argument("--per-photo", action="store_true",
+                        help="also print each photo's PSNR under both and the difference")
     args = parser.parse_args()
     unseen = _data.unseen_photos()
     if not unseen:
@@ -89,12 +101,17 @@ def main():
               for name, path in (("baseline", args.baseline), ("candidate", args.candidate))}
     precision = _training.check_precision(args.precision)
     for set_name, cases in photo_cases(args.task, unseen).items():
-        scores = {name: mean_psnr(args.task, model, cases, precision, args.symmetries)
+        scores = {name: photo_psnr(args.task, model, cases, precision, args.symmetries)
                   for name, model in models.items()}
-        for level, baseline in scores["baseline"].items():
-            candidate = scores["candidate"][level]
+        for level, by_photo in scores["baseline"].items():
+            baseline = float(np.mean(list(by_photo.values())))
+            candidate = float(np.mean(list(scores["candidate"][level].values())))
             print(f"RESULT {set_name}, {level}: baseline {baseline:.2f} dB, candidate "
                   f"{candidate:.2f} dB, difference {candidate - baseline:+.2f} dB", flush=True)
+            for photo, before in by_photo.items() if args.per_photo else ():
+                after = scores["candidate"][level][photo]
+                print(f"  {photo}: baseline {before:.2f} dB, candidate {after:.2f} dB, "
+                      f"difference {after - before:+.2f} dB", flush=True)
 
 
 if __name__ == "__main__":

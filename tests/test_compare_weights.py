@@ -65,5 +65,19 @@ def test_the_photo_sets_follow_the_task(compare_weights):
     superres = compare_weights.photo_cases("superres-x2")
     assert list(superres) == ["held-out photos"]
     assert {case["level"] for case in superres["held-out photos"]} == {"x2"}
+    assert [case["image"] for case in gray["unseen photos, gray"][::len(
+        gray["unseen photos, gray"]) // 2]] == ["a", "b"]
+    assert [case["image"] for case in superres["held-out photos"]] == list(
+        compare_weights.experiments.held_out_photos())
     with pytest.raises(ValueError, match="task must be one of"):
         compare_weights.photo_cases("deblur")
+
+
+def test_per_photo_scores_are_named_and_average_to_the_mean(compare_weights):
+    clean = np.full((20, 20), 0.5)
+    cases = [{"image": "flat", "level": 0.1, "clean": clean, "corrupted": clean + 0.1},
+             {"image": "brighter", "level": 0.1, "clean": clean, "corrupted": clean + 0.01}]
+    model = _network_with_last_bias(0.0)
+    by_photo = compare_weights.photo_psnr("denoise", model, cases)
+    assert by_photo == {0.1: {"flat": pytest.approx(20.0), "brighter": pytest.approx(40.0)}}
+    assert compare_weights.mean_psnr("denoise", model, cases) == {0.1: pytest.approx(30.0)}
