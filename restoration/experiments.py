@@ -873,7 +873,7 @@ def super_resolution_rows(models, photos=None, images="photos"):
     """Cubic-spline enlargement against our models on the held-out photos (or ``photos``, name ->
     gray image, the rows' images named ``images``), per scale (scored by
     :func:`super_resolution_score`); the shipped weights also averaged over
-    ``SUPERRES_SYMMETRIES``."""
+    ``SUPERRES_SYMMETRIES``.  Each row also holds each photo's PSNR by its name (``per_image``)."""
     rows = []
     photos = photos or held_out_photos()
     for scale in SR_SCALES:

@@ -805,13 +805,13 @@ def per_photo_section(evaluation):
         differences = per_photo_differences(evaluation.get(key) or [], images, anchor, suffix)
         if differences:
             lines += [f"### {title}", "",
-                      f"The goal asks the mean to reach {margin:+.1f} dB.", "",
+                      f"The goal asks for a mean of at least {margin:+.1f} dB.", "",
                       _per_photo_table(differences, level_name), ""]
     if not lines:
         return []
     return ["## Per photo", "",
             "The goals are on the means over the unseen photos. Each photo's PSNR under the "
-            "shipped weights (bfloat16, without symmetries: the first row of each goal above) "
+            "shipped weights, run as in the first row of each goal above (without symmetries), "
             "minus the anchor's, in dB, shows whether a shortfall is spread over the photos or "
             "comes from a few.", "", *lines]
 

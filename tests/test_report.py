@@ -560,7 +560,7 @@ def test_per_photo_tables_subtract_the_anchor_photo_by_photo_with_mean_and_media
     section = page[page.index("## Per photo"):]
     assert "| wing | -4.50 |" in section
     assert "| **mean** | -1.17 |" in section and "| **median** | +0.25 |" in section
-    assert "The goal asks the mean to reach +0.5 dB." in section
+    assert "The goal asks for a mean of at least +0.5 dB." in section
 
 
 def test_no_per_photo_section_for_results_without_per_photo_scores():
