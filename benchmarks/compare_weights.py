@@ -76,10 +76,14 @@ def photo_psnr(task, model, cases, precision="float32", symmetries=1):
     return scores
 
 
+def level_means(scores):
+    """``{level: mean PSNR}`` of ``{level: {image: PSNR}}`` (from ``photo_psnr``)."""
+    return {level: float(np.mean(list(by_photo.values()))) for level, by_photo in scores.items()}
+
+
 def mean_psnr(task, model, cases, precision="float32", symmetries=1):
     """``{level: mean PSNR (dB)}`` of ``model`` restoring ``cases`` (from ``photo_cases``)."""
-    return {level: float(np.mean(list(by_photo.values()))) for level, by_photo
-            in photo_psnr(task, model, cases, precision, symmetries).items()}
+    return level_means(photo_psnr(task, model, cases, precision, symmetries))
 
 
 def main():
@@ -103,9 +107,9 @@ def main():
     for set_name, cases in photo_cases(args.task, unseen).items():
         scores = {name: photo_psnr(args.task, model, cases, precision, args.symmetries)
                   for name, model in models.items()}
+        means = {name: level_means(by_level) for name, by_level in scores.items()}
         for level, by_photo in scores["baseline"].items():
-            baseline = float(np.mean(list(by_photo.values())))
-            candidate = float(np.mean(list(scores["candidate"][level].values())))
+            baseline, candidate = means["baseline"][level], means["candidate"][level]
             print(f"RESULT {set_name}, {level}: baseline {baseline:.2f} dB, candidate "
                   f"{candidate:.2f} dB, difference {candidate - baseline:+.2f} dB", flush=True)
             for photo, before in by_photo.items() if args.per_photo else ():

@@ -35,6 +35,7 @@ Only the standard library is used, so the report runs without TensorFlow.
 """
 
 import argparse
+import collections
 import datetime
 import json
 import pathlib
@@ -678,6 +679,22 @@ COLOUR_NETWORK = ", colour network"
 BFLOAT16 = ", bfloat16"
 
 
+#: A goal on the unseen photos: its name, the evaluation key and images of its rows, the
+#: anchor's method, the suffix of our shipped weights' label, the margin over the anchor (dB),
+#: the share of the anchor's time allowed (None: no limit), the name of its level and the title
+#: of its per-photo table.
+Goal = collections.namedtuple(
+    "Goal", "name key images anchor suffix margin time_share level_name title")
+COLOUR_GOAL = Goal("colour", "unseen_colour", "unseen colour photos", "CBM3D (true sigma)",
+                   COLOUR_NETWORK, 0.0, 1 / 3, "sigma",
+                   "Colour: the colour network minus CBM3D (true sigma)")
+GRAY_GOAL = Goal("gray", "unseen_gray", "unseen photos, gray", "BM3D (true sigma)", "", 0.5,
+                 1 / 4, "sigma", "Gray: the gray denoiser minus BM3D (true sigma)")
+SUPERRES_GOAL = Goal("super-resolution", "unseen_superres", "unseen photos, gray",
+                     "cubic-spline enlargement", "", 2.0, None, "scale",
+                     "Super-resolution: the x2 model minus cubic-spline enlargement")
+
+
 def _shipped(rows, images, level, suffix=""):
     """The shipped weights' rows: in bfloat16 where it was measured (``restore``'s default),
     then averaged over more symmetries (``restore --symmetries N``), fewest first."""
@@ -712,26 +729,23 @@ def _over_cubic(ours_psnr, cubic_psnr, gain, margin):
 def target_rows(evaluation, deep_prior=None):
     """Rows of the targets table: goal, images, level, target, measured, distance, time, met."""
     rows = []
-    colour = evaluation.get("unseen_colour") or []
-    for level in sorted({r["level"] for r in colour}):
-        anchor = _pick(colour, "unseen colour photos", level, ("CBM3D (true sigma)",))
-        for ours in _shipped(colour, "unseen colour photos", level, COLOUR_NETWORK) if anchor else []:
-            rows.append(["colour", "unseen colour photos", _level(level), "CBM3D (true sigma)",
-                         ours["method"]] + _versus(ours, anchor, 0.0, 1 / 3))
-    gray = evaluation.get("unseen_gray") or []
-    for level in sorted({r["level"] for r in gray}):
-        anchor = _pick(gray, "unseen photos, gray", level, ("BM3D (true sigma)",))
-        for ours in _shipped(gray, "unseen photos, gray", level) if anchor else []:
-            rows.append(["gray", "unseen photos, gray", _level(level), "BM3D (true sigma) + 0.5 dB",
-                         ours["method"]] + _versus(ours, anchor, 0.5, 1 / 4))
-    for key, images, label in (("unseen_superres", "unseen photos, gray", "unseen photos, gray"),
+    for goal in (COLOUR_GOAL, GRAY_GOAL):
+        scored = evaluation.get(goal.key) or []
+        target = goal.anchor + (f" + {goal.margin:g} dB" if goal.margin else "")
+        for level in sorted({r["level"] for r in scored}):
+            anchor = _pick(scored, goal.images, level, (goal.anchor,))
+            for ours in _shipped(scored, goal.images, level, goal.suffix) if anchor else []:
+                rows.append([goal.name, goal.images, _level(level), target, ours["method"]]
+                            + _versus(ours, anchor, goal.margin, goal.time_share))
+    for key, images, label in ((SUPERRES_GOAL.key, SUPERRES_GOAL.images, "unseen photos, gray"),
                                ("superres", "photos", "held-out photos")):
         superres = evaluation.get(key) or []
-        cubic = _pick(superres, images, "x2", ("cubic-spline enlargement",))
+        cubic = _pick(superres, images, "x2", (SUPERRES_GOAL.anchor,))
         if cubic is None:
             continue
         assignment = _pick(superres, images, "x2", ASSIGNMENT_METHODS)
-        for ours, margin in ([(r, 2.0) for r in _shipped(superres, images, "x2")]
+        shipped = _shipped(superres, images, "x2")
+        for ours, margin in ([(r, SUPERRES_GOAL.margin) for r in shipped]
                              + ([(assignment, 1.0)] if assignment else [])):
             rows.append(["super-resolution", label, "x2", f"cubic + {margin:g} dB", ours["method"]]
                         + _over_cubic(ours["psnr"], cubic["psnr"], ours["psnr"] - cubic["psnr"],
@@ -785,28 +799,17 @@ def _per_photo_table(differences, level_name):
                   + summary)
 
 
-#: The per-photo tables of the targets page: title, evaluation key, images, anchor, our suffix,
-#: the goal's margin over the anchor and the name of the level.
-_PER_PHOTO = (
-    ("Colour: the colour network minus CBM3D (true sigma)", "unseen_colour",
-     "unseen colour photos", "CBM3D (true sigma)", COLOUR_NETWORK, 0.0, "sigma"),
-    ("Gray: the gray denoiser minus BM3D (true sigma)", "unseen_gray", "unseen photos, gray",
-     "BM3D (true sigma)", "", 0.5, "sigma"),
-    ("Super-resolution: the x2 model minus cubic-spline enlargement", "unseen_superres",
-     "unseen photos, gray", "cubic-spline enlargement", "", 2.0, "scale"),
-)
-
-
 def per_photo_section(evaluation):
     """The targets page's tables of each unseen photo's difference from the anchor (the goals
     are on their means), or no lines where the results hold no per-photo scores."""
     lines = []
-    for title, key, images, anchor, suffix, margin, level_name in _PER_PHOTO:
-        differences = per_photo_differences(evaluation.get(key) or [], images, anchor, suffix)
+    for goal in (COLOUR_GOAL, GRAY_GOAL, SUPERRES_GOAL):
+        differences = per_photo_differences(evaluation.get(goal.key) or [], goal.images,
+                                            goal.anchor, goal.suffix)
         if differences:
-            lines += [f"### {title}", "",
-                      f"The goal asks for a mean of at least {margin:+.1f} dB.", "",
-                      _per_photo_table(differences, level_name), ""]
+            lines += [f"### {goal.title}", "",
+                      f"The goal asks for a mean of at least {goal.margin:+.1f} dB.", "",
+                      _per_photo_table(differences, goal.level_name), ""]
     if not lines:
         return []
     return ["## Per photo", "",
