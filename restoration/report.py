@@ -49,6 +49,15 @@ HEADLINE_END = "<!-- /report:headline -->"
 INPUT_METHODS = ("noisy input", "blurred input")
 ASSIGNMENT_METHODS = ("ours, assignment settings", "ours, assignment-sized")
 SHIPPED_METHOD = "ours, long preset (shipped)"
+#: Where the models behind our rows come from; ``evaluate`` scores the ones it finds.
+MODEL_SOURCES = (
+    "Our rows score the models `evaluate` finds: *assignment settings* and *assignment-sized* "
+    "are `outputs/TASK.keras` from `python sol5.py train --tasks TASK`, *strong preset (CPU)* "
+    "is `outputs/TASK_strong.keras` from `python sol5.py train --tasks TASK --preset strong`, "
+    "*long preset (shipped)* is `models/TASK_long.keras`, in this repository, and the "
+    "deblurrers that *never saw this family* are trained by the `fonts` part itself. Those of "
+    "`outputs/` are trained afresh on each machine, so their rows vary from one measurement to "
+    "the next; a part rerun without one of them leaves its rows out and says so.")
 
 
 # --------------------------------------------------------------------------
@@ -227,7 +236,8 @@ def evaluation_page(evaluation, source="results/evaluation.json", weight_records
     parts = [generated_note([source]), "", "# Evaluation: our networks against classical methods",
              "", heading, "",
              "PSNR and SSIM (`data_range=1`, scikit-image) are means over the images; seconds are "
-             "medians per image. None of the images is in any training list.", ""]
+             "medians per image. None of the images is in any training list.", "",
+             MODEL_SOURCES, ""]
     for key, title, level_name, figure_name, text in EVALUATION_PARTS:
         rows = evaluation.get(key)
         if not rows:
