@@ -833,15 +833,18 @@ def per_photo_section(evaluation):
 _TARGET_PARTS = ("unseen", "unseen-superres", "superres", "superres-folds")
 
 
-def _targets_machine_lines(evaluation):
-    """One machine line where the parts the targets read were measured together, else one line
-    per part, naming the part."""
+def _targets_machine_lines(evaluation, deep_prior=None):
+    """One machine line where the parts the targets read (and the Deep Image Prior benchmark,
+    whose rows have a time bound of their own) were measured together, else one line per
+    source, naming it."""
     part_machines = evaluation.get("part_machines", {})
-    machines = {part: part_machines.get(part) or evaluation.get("machine") for part in _TARGET_PARTS}
+    machines = {f"`evaluate --parts {part}`": part_machines.get(part) or evaluation.get("machine")
+                for part in _TARGET_PARTS}
+    if ((deep_prior or {}).get("sets") or {}).get("report") and deep_prior.get("machine"):
+        machines["`benchmarks/dip_bench.py` (the Deep Image Prior rows)"] = deep_prior["machine"]
     if len({json.dumps(m, sort_keys=True) for m in machines.values()}) <= 1:
-        return [machine_line(machines["unseen"])]
-    return [f"- `evaluate --parts {part}`: {machine_line(machine)}"
-            for part, machine in machines.items()]
+        return [machine_line(next(iter(machines.values())))]
+    return [f"- {source}: {machine_line(machine)}" for source, machine in machines.items()]
 
 
 def targets_page(evaluation, deep_prior, sources, weight_records=None):
@@ -860,7 +863,7 @@ def targets_page(evaluation, deep_prior, sources, weight_records=None):
         "divided by the anchor's, measured in the same run. The images and methods are those "
         "of [evaluation.md](evaluation.md) and [deep-prior-results.md](deep-prior-results.md); "
         "[restoring.md](restoring.md#what-limits-the-quality) says what limits the rows not met.",
-        "", *_targets_machine_lines(evaluation), "", *([*stale, ""] if stale else []),
+        "", *_targets_machine_lines(evaluation, deep_prior), "", *([*stale, ""] if stale else []),
         _table(["goal", "images", "level", "target", "ours", "PSNR (dB): ours vs anchor",
                 "distance (dB)", "time share", "met"], target_rows(evaluation, deep_prior)),
         "", *per_photo_section(evaluation)])

@@ -82,3 +82,12 @@ def test_replay_refuses_fits_shorter_than_the_cap_or_missing(dip_bench, tmp_path
                            {"tune": _stop_table(_deep_prior.DIP_CHUNK, 5, 0)}, short)
     with pytest.raises(SystemExit, match=f"--max-steps {_deep_prior.DIP_MAX_STEPS}"):
         dip_bench.replay(path)
+
+
+def test_stored_timings_name_the_cpu_they_were_measured_on(dip_bench, tmp_path):
+    from restoration import experiments
+    path = tmp_path / "deep_prior.json"
+    dip_bench.save_results(path, {"tune": []}, 1.0, False, [{"side": 16, "ms_per_step": 1.0}])
+    results = json.loads(path.read_text())
+    assert results["machine"]["cpu"] == experiments.cpu_name()
+    assert results["step_cost"]["machine"]["cpu"] == experiments.cpu_name()

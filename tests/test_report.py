@@ -422,9 +422,18 @@ def test_targets_name_each_parts_machine_only_where_the_parts_were_measured_apar
     later = dict(MACHINE, date="2021-05-06T00:00:00")
     evaluation["part_machines"] = {"unseen": MACHINE, "unseen-superres": later}
     apart = report.targets_page(evaluation, _dip(), ["results/evaluation.json"])
-    assert apart.count("Machine:") == 4
+    assert apart.count("Machine:") == 5
+    assert "`benchmarks/dip_bench.py` (the Deep Image Prior rows): Machine:" in apart
     assert "`evaluate --parts unseen-superres`: Machine:" in apart and "2021-05-06" in apart
     assert "`evaluate --parts superres-folds`: Machine:" in apart
+
+
+def test_targets_name_the_machine_that_timed_the_deep_prior_rows():
+    dip = dict(_dip(), machine=dict(MACHINE, cpu="Some CPU", date="2021-05-06T00:00:00"))
+    page = report.targets_page(_evaluation(), dip, ["results/evaluation.json"])
+    line = next(line for line in page.splitlines() if "dip_bench.py" in line)
+    assert "(Some CPU)" in line and "2021-05-06" in line
+    assert page.count("Machine:") == len(report._TARGET_PARTS) + 1
 
 
 def _weights_record(folder, name, date):
