@@ -54,10 +54,9 @@ DIP_NOISE_CONFIDENCE = 0.999  # quantile of the noise-only difference energy tha
 DIP_NOISE_ROUNDS = 5      # most refinements of the estimate and of the weakly textured patches
 DIP_CW_PATCH = 8          # side of the patches of the collaborative Wiener pass
 DIP_CW_STEP = 3           # distance between its reference patches
-DIP_CW_SEARCH = 12        # its patches are matched within +-this many pixels
-DIP_CW_GROUP = 32         # most patches per group (a power of 2)
-DIP_CW_KAISER = 2.0       # beta of the Kaiser window its overlapping patches are averaged with
-DIP_CW_BATCH = 1024       # groups filtered at once (bounds its memory on large images)
+DIP_CW_SEARCH = 16        # its patches are matched within +-this many pixels
+DIP_CW_GROUP = 64         # most patches per group (a power of 2)
+DIP_CW_BATCH = 512        # groups filtered at once (bounds its memory on large images)
 DIP_MATCH_PIXELS = 2 ** 20  # pixels the matching compares at once (bounds its memory)
 
 
@@ -325,8 +324,8 @@ def _collaborative_wiener(noisy, pilot, sigma):
     transform domain (2-D DCT of each patch, Haar across the group), each
     coefficient is scaled by the pilot's Wiener gain ``p**2 / (p**2 +
     sigma**2)``, and the groups, back in the image domain, are averaged
-    where they overlap, with BM3D's weights (inverse of the group's residual
-    noise energy, times a Kaiser window).  Returns ``pilot`` unchanged when
+    where they overlap, each weighted by the inverse of its group's residual
+    noise energy as in BM3D (without BM3D's Kaiser window).  Returns ``pilot`` unchanged when
     the image is smaller than a patch.
     """
     height, width = noisy.shape
@@ -363,9 +362,8 @@ def _wiener_groups(noisy, pilot, rows, cols, sigma, total, norm):
     coefficients = forward(pilot_groups)
     gain = coefficients ** 2 / (coefficients ** 2 + sigma ** 2)
     filtered = dct.T @ across(haar.T, gain * forward(noisy_groups)) @ dct
-    window = np.outer(np.kaiser(patch, DIP_CW_KAISER), np.kaiser(patch, DIP_CW_KAISER))
-    weights = window / (sigma ** 2 * np.sum(gain ** 2, axis=(1, 2, 3)) + 1e-12)[:, None, None, None]
-    weights = np.broadcast_to(weights, filtered.shape)
+    weights = 1.0 / (sigma ** 2 * np.sum(gain ** 2, axis=(1, 2, 3)) + 1e-12)
+    weights = np.broadcast_to(weights[:, None, None, None], filtered.shape)
     offsets = np.arange(patch)
     index = ((rows[:, :, None, None] + offsets[:, None]) * width
              + cols[:, :, None, None] + offsets[None, :]).ravel()
