@@ -325,8 +325,8 @@ def _collaborative_wiener(noisy, pilot, sigma):
     coefficient is scaled by the pilot's Wiener gain ``p**2 / (p**2 +
     sigma**2)``, and the groups, back in the image domain, are averaged
     where they overlap, each weighted by the inverse of its group's residual
-    noise energy as in BM3D (without BM3D's Kaiser window).  Returns ``pilot`` unchanged when
-    the image is smaller than a patch.
+    noise energy as in BM3D (without BM3D's Kaiser window).  Returns
+    ``pilot`` unchanged when the image is smaller than a patch.
     """
     height, width = noisy.shape
     patch = DIP_CW_PATCH
