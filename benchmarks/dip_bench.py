@@ -355,8 +355,7 @@ def save_results(path, tables, first_call_seconds, quick, step_rows, stop_tables
     sets' tables, the stopping rule's headroom), keeping what it did not measure."""
     from restoration import experiments
     results = json.loads(path.read_text()) if path.is_file() else {}
-    machine = dict(experiments.machine_facts(), cpu=experiments.cpu_name(),  # times depend on it
-                   load_average_at_start=LOAD_AT_START)
+    machine = dict(experiments.machine_facts(cpu=True), load_average_at_start=LOAD_AT_START)
     command = " ".join(["python benchmarks/dip_bench.py", *sys.argv[1:]])
     if step_rows is not None:
         results["step_cost"] = {"command": command, "rounds": STEP_COST_ROUNDS,

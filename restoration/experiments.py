@@ -68,8 +68,9 @@ def corruption_for(task):
     return sol5.denoising_corruption if task == "denoise" else sol5.deblurring_corruption
 
 
-def machine_facts():
-    """Date, versions and machine size, stored beside every result."""
+def machine_facts(cpu=False):
+    """Date, versions and machine size, stored beside every result; with ``cpu``, also the
+    CPU's name (:func:`cpu_name`), for results whose timings depend on it."""
     import keras
     facts = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "python": platform.python_version()}
@@ -77,8 +78,11 @@ def machine_facts():
         facts["tensorflow"] = _training.tf.__version__
     if keras.backend.backend() != "tensorflow":
         facts["keras_backend"] = keras.backend.backend()
-    return dict(facts, keras=keras.__version__, numpy=np.__version__, cpu_count=os.cpu_count(),
-                machine=platform.machine(), gpus=len(_training.gpu_compute_capabilities()))
+    facts.update(keras=keras.__version__, numpy=np.__version__, cpu_count=os.cpu_count(),
+                 machine=platform.machine(), gpus=len(_training.gpu_compute_capabilities()))
+    if cpu:
+        facts["cpu"] = cpu_name()
+    return facts
 
 
 def training_record(command, seconds, extra_folders=(), init_from=None):
@@ -92,7 +96,7 @@ def training_record(command, seconds, extra_folders=(), init_from=None):
     for folder in extra_folders:
         extra[str(folder)] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
                               for f in _data.photo_files(folder)}
-    record = {"command": command, "machine": dict(machine_facts(), cpu=cpu_name()),
+    record = {"command": command, "machine": machine_facts(cpu=True),
               "training_seconds": round(seconds), "offline_photos": list(_data.TRAIN_PHOTOS),
               "extra_photos": extra}
     earlier = pathlib.Path(init_from).with_suffix(".json") if init_from else None
@@ -706,7 +710,7 @@ def run_evaluation(models=None, figure_dir=FIGURES_DIR, path=RESULTS_DIR / "eval
     models = default_models() if models is None else models
     figure_dir = pathlib.Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
-    machine = dict(machine_facts(), cpu=cpu_name())  # timings depend on the CPU and BM3D's build
+    machine = machine_facts(cpu=True)  # timings depend on the CPU and BM3D's build
     if importlib.util.find_spec("bm3d") is not None:
         machine["bm3d"] = importlib.metadata.version("bm3d")
     report = {"machine": machine}

@@ -736,6 +736,11 @@ def _over_cubic(ours_psnr, cubic_psnr, gain, margin):
             "yes" if gain >= margin else "no"]
 
 
+def _deep_prior_report_rows(deep_prior):
+    """The report set's rows of a Deep Image Prior results file (none without one)."""
+    return ((deep_prior or {}).get("sets") or {}).get("report", [])
+
+
 def target_rows(evaluation, deep_prior=None):
     """Rows of the targets table: goal, images, level, target, measured, distance, time, met."""
     rows = []
@@ -764,7 +769,7 @@ def target_rows(evaluation, deep_prior=None):
     for r in unseen_sr:
         rows.append(["super-resolution", "photos left out of training", r["level"], "cubic + 1 dB",
                      "ours, assignment-sized"] + _over_cubic(r["ours"], r["cubic"], r["gain"], 1.0))
-    for r in ((deep_prior or {}).get("sets") or {}).get("report", []):
+    for r in _deep_prior_report_rows(deep_prior):
         if r.get("bm3d_mean") is None:
             continue
         short = r["dip_mean"] - r["bm3d_mean"] + 0.3
@@ -840,7 +845,7 @@ def _targets_machine_lines(evaluation, deep_prior=None):
     part_machines = evaluation.get("part_machines", {})
     machines = {f"`evaluate --parts {part}`": part_machines.get(part) or evaluation.get("machine")
                 for part in _TARGET_PARTS}
-    if ((deep_prior or {}).get("sets") or {}).get("report") and deep_prior.get("machine"):
+    if _deep_prior_report_rows(deep_prior) and deep_prior.get("machine"):
         machines["`benchmarks/dip_bench.py` (the Deep Image Prior rows)"] = deep_prior["machine"]
     if len({json.dumps(m, sort_keys=True) for m in machines.values()}) <= 1:
         return [machine_line(next(iter(machines.values())))]
