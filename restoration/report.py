@@ -737,8 +737,10 @@ def _over_cubic(ours_psnr, cubic_psnr, gain, margin):
 
 
 def _deep_prior_report_rows(deep_prior):
-    """The report set's rows of a Deep Image Prior results file (none without one)."""
-    return ((deep_prior or {}).get("sets") or {}).get("report", [])
+    """The report set's rows of a Deep Image Prior results file that carry BM3D's gains, the
+    targets' anchor (none without such a file)."""
+    return [r for r in ((deep_prior or {}).get("sets") or {}).get("report", [])
+            if r.get("bm3d_mean") is not None]
 
 
 def target_rows(evaluation, deep_prior=None):
@@ -770,8 +772,6 @@ def target_rows(evaluation, deep_prior=None):
         rows.append(["super-resolution", "photos left out of training", r["level"], "cubic + 1 dB",
                      "ours, assignment-sized"] + _over_cubic(r["ours"], r["cubic"], r["gain"], 1.0))
     for r in _deep_prior_report_rows(deep_prior):
-        if r.get("bm3d_mean") is None:
-            continue
         short = r["dip_mean"] - r["bm3d_mean"] + 0.3
         rows.append(["Deep Image Prior", f"{r['crops']} crops", _level(r["sigma"]),
                      "mean gain >= BM3D's - 0.3 dB; worst gain >= 3 dB; <= 4 s",

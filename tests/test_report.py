@@ -84,6 +84,13 @@ def _dip():
             "first_call_seconds": 2.5, "bm3d": None, "sets": {"report": [row]}}
 
 
+def _dip_with_bm3d():
+    """:func:`_dip` with BM3D's gains beside its report row, which the targets page needs."""
+    data = _dip()
+    data["sets"]["report"][0].update(bm3d_mean=1.75, bm3d_worst=1.0)
+    return data
+
+
 LOG = """sol5: training the deblurring model on 42 images from offline fallback data (cache) in /x
 Epoch 1/2
 250/250 ━━━━━━━━━━━━━━━━━━━━ 8s 16ms/step - loss: 0.0343 - val_loss: 0.0028
@@ -399,8 +406,7 @@ def test_targets_set_each_result_against_its_anchor_and_time_share():
     gray = [_row("BM3D (true sigma)", "unseen photos, gray", 0.1, 28.0, seconds=2.0),
             _row("ours, long preset (shipped)", "unseen photos, gray", 0.1, 28.25, seconds=0.25)]
     evaluation = dict(_evaluation(), unseen_colour=colour, unseen_gray=gray)
-    dip = _dip()
-    dip["sets"]["report"][0].update(bm3d_mean=1.75, bm3d_worst=1.0)
+    dip = _dip_with_bm3d()
     rows = {(r[0], r[2]): r for r in report.target_rows(evaluation, dip)
             if r[1] != "photos left out of training"}
     # the colour row takes the bfloat16 run (what restore uses): +0.25 dB, a quarter of the time
@@ -417,11 +423,11 @@ def test_targets_set_each_result_against_its_anchor_and_time_share():
 
 def test_targets_name_each_parts_machine_only_where_the_parts_were_measured_apart():
     evaluation = _evaluation()
-    together = report.targets_page(evaluation, _dip(), ["results/evaluation.json"])
+    together = report.targets_page(evaluation, _dip_with_bm3d(), ["results/evaluation.json"])
     assert together.count("Machine:") == 1 and "--parts" not in together
     later = dict(MACHINE, date="2021-05-06T00:00:00")
     evaluation["part_machines"] = {"unseen": MACHINE, "unseen-superres": later}
-    apart = report.targets_page(evaluation, _dip(), ["results/evaluation.json"])
+    apart = report.targets_page(evaluation, _dip_with_bm3d(), ["results/evaluation.json"])
     assert apart.count("Machine:") == 5
     assert "`benchmarks/dip_bench.py` (the Deep Image Prior rows): Machine:" in apart
     assert "`evaluate --parts unseen-superres`: Machine:" in apart and "2021-05-06" in apart
@@ -429,11 +435,19 @@ def test_targets_name_each_parts_machine_only_where_the_parts_were_measured_apar
 
 
 def test_targets_name_the_machine_that_timed_the_deep_prior_rows():
-    dip = dict(_dip(), machine=dict(MACHINE, cpu="Some CPU", date="2021-05-06T00:00:00"))
+    dip = dict(_dip_with_bm3d(), machine=dict(MACHINE, cpu="Some CPU", date="2021-05-06T00:00:00"))
     page = report.targets_page(_evaluation(), dip, ["results/evaluation.json"])
     line = next(line for line in page.splitlines() if "dip_bench.py" in line)
     assert "(Some CPU)" in line and "2021-05-06" in line
     assert page.count("Machine:") == len(report._TARGET_PARTS) + 1
+
+
+def test_targets_leave_out_the_deep_prior_machine_where_no_deep_prior_row_is_shown():
+    # without BM3D's gains there is no anchor, so no Deep Image Prior row and no line for its run
+    dip = dict(_dip(), machine=dict(MACHINE, cpu="Some CPU", date="2021-05-06T00:00:00"))
+    page = report.targets_page(_evaluation(), dip, ["results/evaluation.json"])
+    assert "| Deep Image Prior |" not in page
+    assert "dip_bench.py" not in page and page.count("Machine:") == 1
 
 
 def _weights_record(folder, name, date):
