@@ -1285,7 +1285,7 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
     knee of the running mean's distance to the corrupted image, once that
     mean squared difference is within ``_deep_prior.DIP_KNEE_RATIO`` (1.1)
     times the estimated noise variance and has stopped falling, or in any
-    case once it is down to ``_deep_prior.DIP_STOP_RATIO`` (0.85) times it
+    case once it is down to ``_deep_prior.DIP_STOP_RATIO`` (0.75) times it
     (``_deep_prior.DIP_QUICK_STOP_RATIO``, 0.95, for an image whose fit
     reached the knee's ratio within its first ``_deep_prior.DIP_QUICK_STEPS``
     steps: with little texture, what it fits below the noise level is noise).

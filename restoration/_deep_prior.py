@@ -29,6 +29,7 @@ tf = import_tensorflow_quietly()
 DIP_LEVELS = 3            # number of stride-2 stages; sizes are padded to 2**DIP_LEVELS
 DIP_DOWN_CHANNELS = 24    # channels of the encoder and decoder stages
 DIP_SKIP_CHANNELS = 4     # channels of the skip connections
+DIP_TOP_KERNEL = 1        # side of the first kernel of the decoder's full-size stage
 DIP_INPUT_CHANNELS = 16   # channels of the fixed random input tensor
 DIP_INPUT_SCALE = 0.1     # the input is uniform in [0, DIP_INPUT_SCALE)
 DIP_INPUT_JITTER = 1 / 30  # std of the fresh Gaussian perturbation of the input each step
@@ -45,7 +46,7 @@ DIP_MIN_STEPS = 30        # never stop before this (the first outputs are nearly
 DIP_KNEE_RATIO = 1.1      # the knee only counts this close to the noise level
 DIP_KNEE_DROP = 0.01      # r still falling faster than this means texture is being fitted
 DIP_KNEE_STEPS = 10       # span (a multiple of DIP_CHUNK) over which the drop is measured
-DIP_STOP_RATIO = 0.85     # stop here in any case (later, the fit mostly reproduces noise)
+DIP_STOP_RATIO = 0.75     # stop here in any case (later, the fit mostly reproduces noise)
 DIP_QUICK_STEPS = 50      # an image fitted to the knee ratio this soon has little texture...
 DIP_QUICK_STOP_RATIO = 0.95  # ...so below the noise level its fit reproduces noise sooner
 DIP_QUANT_VAR = 1.0 / (12 * 255 ** 2)  # variance of rounding to 8 bits (floor of the estimate)
@@ -69,9 +70,10 @@ def _param_shapes():
                    (3, 3, DIP_DOWN_CHANNELS, DIP_DOWN_CHANNELS), (DIP_DOWN_CHANNELS,) * 2]
         channels = DIP_DOWN_CHANNELS
     both = DIP_DOWN_CHANNELS + DIP_SKIP_CHANNELS
-    for _ in range(DIP_LEVELS):
+    for level in reversed(range(DIP_LEVELS)):
+        side = DIP_TOP_KERNEL if level == 0 else 3
         shapes += [(both,) * 2,
-                   (3, 3, both, DIP_DOWN_CHANNELS), (DIP_DOWN_CHANNELS,) * 2,
+                   (side, side, both, DIP_DOWN_CHANNELS), (DIP_DOWN_CHANNELS,) * 2,
                    (1, 1, DIP_DOWN_CHANNELS, DIP_DOWN_CHANNELS), (DIP_DOWN_CHANNELS,) * 2]
     shapes += [(1, 1, DIP_DOWN_CHANNELS, 1), (1,)]
     return shapes

@@ -163,6 +163,22 @@ def test_pointwise_product_is_the_1x1_convolution(shape):
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("top_kernel", [1, 3])
+def test_only_the_decoders_full_size_stage_takes_the_top_kernel(top_kernel, monkeypatch):
+    monkeypatch.setattr(_deep_prior, "DIP_TOP_KERNEL", top_kernel)
+    both = _deep_prior.DIP_DOWN_CHANNELS + _deep_prior.DIP_SKIP_CHANNELS
+    decoder_kernels = [s for s in _deep_prior._param_shapes() if len(s) == 4 and s[2] == both]
+    # The decoder's stages run coarsest first, so the full-size stage is the last one.
+    assert [k[:2] for k in decoder_kernels] == [(3, 3)] * (_deep_prior.DIP_LEVELS - 1) + [
+        (top_kernel, top_kernel)]
+    tf = _deep_prior.tf
+    params = [tf.constant(p) for p in _deep_prior._initial_params(np.random.default_rng(8))]
+    z = tf.constant(np.random.default_rng(9).random((1, 16, 24, _deep_prior.DIP_INPUT_CHANNELS)),
+                    tf.float32)
+    image = _deep_prior._forward(params, z).numpy()
+    assert image.shape == (1, 16, 24, 1) and ((image > 0) & (image < 1)).all()
+
+
 def test_one_flat_vector_holds_every_parameter_in_order():
     initial = _deep_prior._initial_params(np.random.default_rng(3))
     flat = _deep_prior._flatten(initial)
