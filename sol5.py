@@ -1292,7 +1292,9 @@ def deep_prior_restore_image(corrupted_image, *, seed=0, max_steps=None, verbose
     The network's estimate then guides a collaborative Wiener pass (the
     second stage of BM3D): similar 8x8 patches are grouped, the corrupted
     image's groups are shrunk in a 3-D transform domain by the estimate's
-    Wiener gain for the estimated noise level, and put back.
+    Wiener gain for the estimated noise level, and put back.  Below an
+    estimated sigma of ``_deep_prior.DIP_REPILOT_SIGMA`` (0.07) the pass runs
+    a second time, guided by its own first result.
 
     Parameters
     ----------

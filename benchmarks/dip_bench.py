@@ -269,9 +269,9 @@ def best_stop(crops, max_steps):
             ratios, gains, steps = [], [], []
             for done, _, ema_mse, running_mean in _deep_prior._fit_chunks(n, 0, max_steps):
                 ratios.append(ema_mse / sigma_est ** 2)
-                restored = _deep_prior._collaborative_wiener(
+                restored = _deep_prior._guided_wiener(
                     n, _deep_prior._as_image(running_mean, n.shape), sigma_est)
-                gains.append(psnr_gain(clean, np.clip(restored, 0.0, 1.0), n))
+                gains.append(psnr_gain(clean, restored, n))
                 steps.append(done)
             stops = {cap: _rule_stop(ratios, steps, cap) for cap in caps}
             rule = _rule_stop(ratios, steps, shipped)

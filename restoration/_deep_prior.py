@@ -7,7 +7,8 @@ random input; the running mean of its outputs is the network's estimate, and
 the fit stops at the knee of that mean's distance to the input, close to the
 noise level.  That estimate then guides a collaborative Wiener pass (BM3D's
 second stage: similar patches grouped, shrunk in a 3-D transform domain by
-the estimate's Wiener gain, averaged back).  Blind: no clean image and no true
+the estimate's Wiener gain, averaged back); at low noise a second such pass
+is guided by the first one's result.  Blind: no clean image and no true
 sigma are used.  Written in plain TensorFlow (the assignment allows it for the
 bonus): the fit runs thousands of tiny steps, and Keras layers add a per-operation
 overhead to each.
@@ -58,6 +59,7 @@ DIP_CW_STEP = 3           # distance between its reference patches
 DIP_CW_SEARCH = 16        # its patches are matched within +-this many pixels
 DIP_CW_GROUP = 64         # most patches per group (a power of 2)
 DIP_CW_BATCH = 512        # groups filtered at once (bounds its memory on large images)
+DIP_REPILOT_SIGMA = 0.07  # below this estimated sigma, a second pass is guided by the first
 DIP_MATCH_PIXELS = 2 ** 20  # pixels the matching compares at once (bounds its memory)
 
 
@@ -448,6 +450,19 @@ def _fit_network(image, noise_var, seed, max_steps, verbose):
     return _as_image(running_mean, image.shape), done
 
 
+def _guided_wiener(noisy, pilot, sigma):
+    """The collaborative Wiener pass of ``noisy`` guided by ``pilot``, clipped to [0, 1].
+
+    Below an estimated ``sigma`` of ``DIP_REPILOT_SIGMA`` the pass runs a second time,
+    guided by its own first result: at low noise that result is a closer guide than the
+    network's estimate, while at higher noise a second pass smooths too much.
+    """
+    restored = np.clip(_collaborative_wiener(noisy, pilot, sigma), 0.0, 1.0)
+    if sigma < DIP_REPILOT_SIGMA:
+        restored = np.clip(_collaborative_wiener(noisy, restored, sigma), 0.0, 1.0)
+    return restored
+
+
 def fit_and_restore(image, seed=0, max_steps=DIP_MAX_STEPS, verbose=False, details=None):
     """Restore ``image`` (2-D float64 in [0, 1], already validated); the result is clipped
     to [0, 1].
@@ -455,7 +470,7 @@ def fit_and_restore(image, seed=0, max_steps=DIP_MAX_STEPS, verbose=False, detai
     The noise level is estimated (:func:`_noise_sigma`), a fresh hourglass is
     fitted until its running-mean output is as close to the image as that
     noise allows, and the network's estimate guides a collaborative Wiener
-    pass (:func:`_collaborative_wiener`).  ``details``, a dict, receives the
+    pass (:func:`_guided_wiener`).  ``details``, a dict, receives the
     estimated ``"sigma"``, the ``"network"``'s estimate before the Wiener pass and
     the number of ``"steps"``.
     """
@@ -463,4 +478,4 @@ def fit_and_restore(image, seed=0, max_steps=DIP_MAX_STEPS, verbose=False, detai
     network, steps = _fit_network(image, sigma ** 2, seed, max_steps, verbose)
     if details is not None:
         details.update(sigma=sigma, network=np.clip(network, 0.0, 1.0), steps=steps)
-    return np.clip(_collaborative_wiener(image, network, sigma), 0.0, 1.0)
+    return _guided_wiener(image, network, sigma)

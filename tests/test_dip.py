@@ -151,6 +151,25 @@ def test_padding_fits_the_hourglass_and_masks_only_the_image(shape):
     assert mask.sum() == image.size and mask[:shape[0], :shape[1]].all()
 
 
+@pytest.mark.parametrize("share, passes", [(0.5, 2), (0.99, 2), (1.0, 1), (2.0, 1)])
+def test_second_wiener_pass_only_at_low_estimated_noise(share, passes, monkeypatch):
+    # Each pass is guided by the clipped result before it; the network's estimate guides the first.
+    calls = []
+
+    def recorded_pass(noisy, pilot, sigma):
+        calls.append(pilot)
+        return pilot + 0.3   # pushes values past 1, which the clip must undo
+
+    monkeypatch.setattr(_deep_prior, "_collaborative_wiener", recorded_pass)
+    noisy = np.random.default_rng(10).random((16, 16))
+    pilot = np.full((16, 16), 0.8)
+    restored = _deep_prior._guided_wiener(noisy, pilot, share * _deep_prior.DIP_REPILOT_SIGMA)
+    assert len(calls) == passes and calls[0] is pilot
+    if passes == 2:
+        np.testing.assert_array_equal(calls[1], np.ones((16, 16)))
+    np.testing.assert_array_equal(restored, np.ones((16, 16)))
+
+
 @pytest.mark.parametrize("shape", [(1, 8, 8, 16), (1, 5, 12, 28)])
 def test_pointwise_product_is_the_1x1_convolution(shape):
     rng = np.random.default_rng(7)
