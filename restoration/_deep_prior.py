@@ -455,7 +455,7 @@ def _guided_wiener(noisy, pilot, sigma):
 
     Below an estimated ``sigma`` of ``DIP_REPILOT_SIGMA`` the pass runs a second time,
     guided by its own first result: at low noise that result is a closer guide than the
-    network's estimate, while at higher noise a second pass smooths too much.
+    network's estimate, while at higher noise a second pass lowers the gain.
     """
     restored = np.clip(_collaborative_wiener(noisy, pilot, sigma), 0.0, 1.0)
     if sigma < DIP_REPILOT_SIGMA:
