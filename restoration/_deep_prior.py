@@ -457,8 +457,8 @@ def _guided_wiener(noisy, pilot, sigma):
     guided by its own first result: at low noise that result is a closer guide than the
     network's estimate, while at higher noise a second pass lowers the gain.
     """
-    restored = np.clip(_collaborative_wiener(noisy, pilot, sigma), 0.0, 1.0)
-    if sigma < DIP_REPILOT_SIGMA:
+    restored = pilot
+    for _ in range(2 if sigma < DIP_REPILOT_SIGMA else 1):
         restored = np.clip(_collaborative_wiener(noisy, restored, sigma), 0.0, 1.0)
     return restored
 
