@@ -57,10 +57,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # own machinery is the package ``restoration`` beside this file (it imports TensorFlow quietly).
 if __package__:
     from . import sol5_utils
-    from .restoration import _checks, _corruption, _data, _deep_prior, _presets, _tiling, _training
+    from .restoration import (_checks, _corruption, _data, _deep_prior, _noise, _presets,
+                              _tiling, _training)
 else:
     import sol5_utils
-    from restoration import _checks, _corruption, _data, _deep_prior, _presets, _tiling, _training
+    from restoration import (_checks, _corruption, _data, _deep_prior, _noise, _presets, _tiling,
+                             _training)
 as_gray_image, check_int, check_kernel_size = (_checks.as_gray_image, _checks.check_int,
                                                _checks.check_kernel_size)
 quantize, to_float_image, warn_once = _checks.quantize, _checks.to_float_image, _checks.warn_once
@@ -478,7 +480,7 @@ def model_for_any_size(base_model):
     return any_size
 
 
-def restore_image(corrupted_image, base_model, *, precision="float32", symmetries=1):
+def restore_image(corrupted_image, base_model, *, precision="float32", symmetries=1, sure=False):
     """Restore a whole image with a network trained on small patches.
 
     The network is applied fully convolutionally.  An image larger than
@@ -503,6 +505,12 @@ def restore_image(corrupted_image, base_model, *, precision="float32", symmetrie
         mirrored copies of the image, each turned back (a geometric
         self-ensemble): a little more PSNR for as many times the work
         (``restoration._tiling.SYMMETRIES`` lists them in order).
+    sure : bool, optional
+        Keyword only; for a denoiser of Gaussian noise only.  Remove only the share of the
+        network's residual that Stein's unbiased risk estimate (SURE) finds best for this
+        image, at the noise level estimated from the image
+        (``restoration._noise.sure_residual_scale``): the network runs twice.  A blind network
+        that takes fine texture for light noise smooths it away; this gives some of it back.
 
     Returns
     -------
@@ -529,8 +537,8 @@ def restore_image(corrupted_image, base_model, *, precision="float32", symmetrie
     if _image_channels(base_model) != 1:
         raise ValueError(f"base_model reads {_image_channels(base_model)} channels; restore_image "
                          "restores gray images with a gray network (see restore_color_image)")
-    return _restore_planes(image, base_model, precision=precision,
-                           symmetries=symmetries).astype(np.float64)
+    return _restore_planes(image, base_model, precision=precision, symmetries=symmetries,
+                           sure=sure).astype(np.float64)
 
 
 def _image_channels(model):
@@ -538,21 +546,39 @@ def _image_channels(model):
     return model.input_shape[-1]
 
 
-def _restore_planes(planes, base_model, progress=None, precision="float32", symmetries=1):
+def _restore_planes(planes, base_model, progress=None, precision="float32", symmetries=1,
+                    sure=False):
     """The network on a 2-D channel or an (H, W, C) stack in [0, 1] (any real dtype); float32
-    in [0, 1] out, the same shape."""
+    in [0, 1] out, the same shape.  With ``sure`` (2-D only), the share of the residual that
+    ``_noise.sure_residual_scale`` finds best is removed."""
     network = _tiling.network_runner(model_for_any_size(base_model), precision)
     run = _tiling.averaged_over_symmetries(network.run, symmetries)
-    shifted = planes.astype(np.float32)
-    shifted -= 0.5
-    tile = _tiling.TILE if network.radius is not None else max(shifted.shape[:2])  # strided
-    restored = _tiling.restore_tiled(shifted, run, network.radius or 0, tile, progress)
-    restored += 0.5
-    return np.clip(restored, 0.0, 1.0, out=restored)
+    tile = _tiling.TILE if network.radius is not None else max(planes.shape[:2])  # strided
+
+    def denoise(image, progress=None):
+        shifted = image.astype(np.float32)
+        shifted -= 0.5
+        restored = _tiling.restore_tiled(shifted, run, network.radius or 0, tile, progress)
+        restored += 0.5
+        return np.clip(restored, 0.0, 1.0, out=restored)
+    restored = denoise(planes, progress)
+    if not sure:
+        return restored
+
+    def denoise_again(image):  # SURE's probe: the progress bar counts its tiles too
+        if progress is not None and progress.target is not None:
+            progress.target += (1 if network.radius is None
+                                else _tiling.tile_count(image.shape, network.radius))
+        return denoise(image, progress)
+    scale = _noise.sure_residual_scale(planes, restored, denoise_again)
+    if scale == 1.0:
+        return restored
+    planes = planes.astype(np.float32)
+    return np.clip(planes - scale * (planes - restored), 0.0, 1.0)
 
 
 def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, progress=None,
-                        precision="float32", colour_space="rgb", symmetries=1):
+                        precision="float32", colour_space="rgb", symmetries=1, sure=False):
     """Restore a colour (or gray) image with a gray network, channel by channel, or a colour one.
 
     With a gray network (:func:`build_nn_model`) each colour channel is restored on its own, as
@@ -586,6 +612,9 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
         channel, then back to RGB.  A colour network always works in RGB.
     symmetries : {1, 2, 4, 8}, optional
         Keyword only.  As for :func:`restore_image`.
+    sure : bool, optional
+        Keyword only.  As for :func:`restore_image`, channel by channel: with a gray network
+        only.
 
     Returns
     -------
@@ -595,7 +624,8 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
     ------
     ValueError
         For another layout, NaNs, float values outside [0, 1], an unknown precision, colour
-        space or number of symmetries, or a colour network given a gray image.
+        space or number of symmetries, a colour network given a gray image, or ``sure`` with a
+        colour network.
 
     Examples
     --------
@@ -620,6 +650,9 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
     if together and colours != 3:
         raise ValueError(f"a colour network restores RGB or RGBA images, got shape {image.shape}; "
                          "restore gray images with a gray network")
+    if together and sure:
+        raise ValueError("sure=True works channel by channel, with a gray network; a colour "
+                         "network restores the three channels together (pass sure=False)")
     opponent = colour_space == "opponent" and colours == 3 and not together
     if progress is not None:
         radius = _tiling.network_runner(model_for_any_size(base_model)).radius
@@ -631,7 +664,7 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
                             for c in range(3)])
         if opponent:  # each opponent channel is a gray image, then back to RGB
             colour = np.clip(from_opponent(np.stack(
-                [_restore_planes(plane, base_model, progress, precision, symmetries)
+                [_restore_planes(plane, base_model, progress, precision, symmetries, sure)
                  for plane in np.moveaxis(to_opponent(colour), -1, 0)], axis=-1)), 0.0, 1.0)
         else:
             colour = _restore_planes(colour, base_model, progress, precision, symmetries)
@@ -639,7 +672,7 @@ def restore_color_image(corrupted_image, base_model, *, out_dtype=np.float64, pr
     for c in range(3 if together or opponent else 0, image.shape[-1]):  # one channel at a time
         channel = as_gray_image(image[..., c], "corrupted_image")
         if c < colours:
-            channel = _restore_planes(channel, base_model, progress, precision, symmetries)
+            channel = _restore_planes(channel, base_model, progress, precision, symmetries, sure)
         restored[..., c] = _to_dtype(channel, out_dtype)
     return restored[..., 0] if np.asarray(corrupted_image).ndim == 2 else restored
 

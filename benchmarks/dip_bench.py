@@ -265,7 +265,7 @@ def best_stop(crops, max_steps):
         noisy = [add_noise(clean, sigma, rng) for _, clean in crops]
         per_crop = []
         for (label, clean), n in zip(crops, noisy):
-            sigma_est = _deep_prior._noise_sigma(n)
+            sigma_est = _noise.noise_sigma(n)
             ratios, gains, steps = [], [], []
             for done, _, ema_mse, running_mean in _deep_prior._fit_chunks(n, 0, max_steps):
                 ratios.append(ema_mse / sigma_est ** 2)

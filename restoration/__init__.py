@@ -6,7 +6,7 @@ Its names are imported on first use, so ``import restoration`` is cheap and pull
 TensorFlow only when a name that needs it is touched.
 
 Imports run one way: the helpers (``_checks``, ``_data``) -> the machinery (``_corruption``,
-``_training``, ``_presets``, ``_tiling``, ``_files``, ``_deep_prior``) -> ``sol5`` ->
+``_training``, ``_presets``, ``_tiling``, ``_files``, ``_noise``, ``_deep_prior``) -> ``sol5`` ->
 ``experiments`` (depth study, evaluation) -> ``report`` and ``cli`` (the command line).
 """
 

@@ -20,10 +20,10 @@ Nothing here is graded; ``sol5.deep_prior_restore_image`` validates its input an
 import functools
 
 import numpy as np
-import scipy.stats
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._checks import import_tensorflow_quietly
+from ._noise import noise_sigma
 
 tf = import_tensorflow_quietly()
 
@@ -50,10 +50,6 @@ DIP_KNEE_STEPS = 10       # span (a multiple of DIP_CHUNK) over which the drop i
 DIP_STOP_RATIO = 0.75     # stop here in any case (later, the fit mostly reproduces noise)
 DIP_QUICK_STEPS = 50      # an image fitted to the knee ratio this soon has little texture...
 DIP_QUICK_STOP_RATIO = 0.95  # ...so below the noise level its fit reproduces noise sooner
-DIP_QUANT_VAR = 1.0 / (12 * 255 ** 2)  # variance of rounding to 8 bits (floor of the estimate)
-DIP_NOISE_PATCH = 7       # side of the patches of the principal-component noise estimate
-DIP_NOISE_CONFIDENCE = 0.999  # quantile of the noise-only difference energy that marks texture
-DIP_NOISE_ROUNDS = 5      # most refinements of the estimate and of the weakly textured patches
 DIP_CW_PATCH = 8          # side of the patches of the collaborative Wiener pass
 DIP_CW_STEP = 3           # distance between its reference patches
 DIP_CW_SEARCH = 16        # its patches are matched within +-this many pixels
@@ -203,58 +199,6 @@ FITTERS_KEPT = 4
 @functools.lru_cache(maxsize=FITTERS_KEPT)
 def _fitter_for(height, width):
     return _Fitter(height, width)
-
-
-def _tail_variance(patches):
-    """Noise variance from flattened patches (one per row): the mean of the smallest eigenvalues
-    of their covariance, over the largest such tail whose mean is not above its median (a tail
-    made of noise alone is flat; image content adds a few large eigenvalues)."""
-    centred = patches - patches.mean(axis=0)
-    eigenvalues = np.linalg.eigvalsh(centred.T @ centred / len(centred))  # ascending
-    for count in range(len(eigenvalues), 1, -1):
-        tail = eigenvalues[:count]
-        if tail.mean() <= np.median(tail):
-            return tail.mean()
-    return eigenvalues[0]
-
-
-def _noise_sigma(image):
-    """Standard deviation of the noise, estimated from the image alone.
-
-    The principal-component estimate of Chen, Zhu and Heng (ICCV 2015), :func:`_tail_variance`,
-    taken over the weakly textured patches only, as Liu, Tanaka and Okutomi (IEEE TIP 2013)
-    choose them: a patch is kept while the energy of its horizontal and vertical differences is
-    below what noise of the current estimate alone would exceed with probability
-    ``1 - DIP_NOISE_CONFIDENCE`` (a gamma law); the estimate and the choice are refined in
-    turn, at most ``DIP_NOISE_ROUNDS`` times.  Strong fine texture (grass, gravel) would
-    otherwise read as noise.  Never below the standard deviation of rounding to 8 bits.
-
-    >>> rng = np.random.default_rng(0)
-    >>> ramp = np.linspace(0, 1, 64)[None, :] * np.ones((64, 1))
-    >>> round(float(_noise_sigma(ramp + rng.normal(0, 0.1, ramp.shape))), 2)
-    0.1
-    """
-    patch = DIP_NOISE_PATCH
-    if min(image.shape) < patch + 1:
-        return np.sqrt(DIP_QUANT_VAR)
-    patches = sliding_window_view(image, (patch, patch)).reshape(-1, patch * patch)
-    texture = ((sliding_window_view(np.diff(image, axis=1), (patch, patch - 1)) ** 2).sum((2, 3))
-               + (sliding_window_view(np.diff(image, axis=0), (patch - 1, patch)) ** 2).sum((2, 3)))
-    texture = texture.ravel()
-    # Noise of variance v alone gives a patch's difference energy a gamma law of shape size/2
-    # and mean v * differences, each of the 2 * patch * (patch - 1) differences adding 2 v.
-    size, differences = patch * patch, 2 * patch * (patch - 1)
-    bound = scipy.stats.gamma.ppf(DIP_NOISE_CONFIDENCE, size / 2, scale=4 * differences / size)
-    variance = _tail_variance(patches)
-    for _ in range(DIP_NOISE_ROUNDS):
-        weak = texture < variance * bound
-        if weak.sum() <= size:  # too few patches for a covariance: keep the last estimate
-            break
-        refined = _tail_variance(patches[weak])
-        if refined == variance:
-            break
-        variance = refined
-    return float(np.sqrt(max(variance, DIP_QUANT_VAR)))
 
 
 def _dct_matrix(size):
@@ -467,14 +411,14 @@ def fit_and_restore(image, seed=0, max_steps=DIP_MAX_STEPS, verbose=False, detai
     """Restore ``image`` (2-D float64 in [0, 1], already validated); the result is clipped
     to [0, 1].
 
-    The noise level is estimated (:func:`_noise_sigma`), a fresh hourglass is
+    The noise level is estimated (:func:`._noise.noise_sigma`), a fresh hourglass is
     fitted until its running-mean output is as close to the image as that
     noise allows, and the network's estimate guides a collaborative Wiener
     pass (:func:`_guided_wiener`).  ``details``, a dict, receives the
     estimated ``"sigma"``, the ``"network"``'s estimate before the Wiener pass and
     the number of ``"steps"``.
     """
-    sigma = _noise_sigma(image)
+    sigma = noise_sigma(image)
     network, steps = _fit_network(image, sigma ** 2, seed, max_steps, verbose)
     if details is not None:
         details.update(sigma=sigma, network=np.clip(network, 0.0, 1.0), steps=steps)

@@ -26,7 +26,7 @@ import keras  # noqa: E402
 
 def _restore_pixels(pixels, model, progress=None, **network):
     """A file's pixels restored by ``model``, in their own layout and dtype; ``network``: the
-    ``precision`` and ``symmetries`` of :func:`sol5.restore_color_image`."""
+    ``precision``, ``symmetries`` and ``sure`` of :func:`sol5.restore_color_image`."""
     return sol5.restore_color_image(pixels, model, out_dtype=pixels.dtype, progress=progress,
                                     **network)
 
@@ -147,8 +147,13 @@ def _cmd_restore(args):
                     if colour_path is not None and os.path.isfile(colour_path) else None)
     if args.colour_model and colour_model is None:
         raise SystemExit(f"sol5: no model at '{args.colour_model}' (--colour-model)")
+    if args.sure and args.task != "denoise":
+        raise SystemExit(f"sol5: --sure is for denoising (--task denoise): it models Gaussian "
+                         f"noise, not {TASKS[args.task]['label']}")
     apply = TASKS[args.task]["apply_file"]
     network = {"precision": restore_precision(args.precision), "symmetries": args.symmetries}
+    if args.sure:
+        network["sure"] = True
     if args.verbose:
         print(f"sol5: the network runs in {network['precision']}")
     folder_mode = os.path.isdir(args.input)
@@ -166,6 +171,11 @@ def _cmd_restore(args):
                 picture = _files.read_picture(source, max_megapixels=args.max_megapixels)
                 chosen = colour_model if colour_model is not None and picture.mode in (
                     "RGB", "RGBA") else model
+                if args.sure and chosen is colour_model:
+                    raise ValueError(f"{source}: --sure restores channel by channel with a gray "
+                                     "network, and this colour file would go to the colour "
+                                     "network; pass --model models/denoise_long.keras to restore "
+                                     "colour files channel by channel")
                 restored = _restore_picture(apply, picture, chosen, tiles_bar, **network)
                 notes = [*picture.notes, *_files.write_picture(target, restored, picture)]
                 if args.verbose or not folder_mode:
@@ -222,8 +232,8 @@ class _ProgressStages:
         return None if self._bar is None else self
 
     @property
-    def target(self):
-        return self._bar.target
+    def target(self):  # this stage's own steps, as set
+        return self._steps
 
     @target.setter
     def target(self, steps):
@@ -381,6 +391,11 @@ def build_parser():
                          help="average the network's results over this many turned and "
                               "mirrored copies of each image (a geometric self-ensemble): a "
                               "little more PSNR for as many times the work (default 1)")
+    restore.add_argument("--sure", action="store_true",
+                         help="denoising with a gray network only: remove the share of the "
+                              "network's residual that Stein's unbiased risk estimate finds "
+                              "best, at the noise level read from each image (gives back fine "
+                              "texture a blind network smooths at light noise; twice the work)")
     restore.add_argument("--max-megapixels", type=_megapixels,
                          default=_files.DEFAULT_MAX_MEGAPIXELS, metavar="N",
                          help="refuse images of more than N million pixels, from the file's "

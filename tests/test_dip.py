@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 import skimage.util
 
-from restoration import _deep_prior
+from restoration import _deep_prior, _noise
 from sol5 import deep_prior_restore_image
 
 
@@ -92,7 +92,7 @@ def _texture_crop(name):
 def test_noise_estimate_holds_on_texture(name, sigma):
     # Texture must not be mistaken for noise: within 15% of the true sigma, fine grass at
     # low noise included.
-    estimate = _deep_prior._noise_sigma(_noisy(_texture_crop(name), sigma, 5))
+    estimate = _noise.noise_sigma(_noisy(_texture_crop(name), sigma, 5))
     assert abs(estimate - sigma) < 0.15 * sigma, estimate
 
 

@@ -82,6 +82,44 @@ def test_symmetries_option_reaches_the_network(tmp_path):
     assert not (tmp_path / "bad.png").exists()
 
 
+def test_sure_option_reaches_the_network_and_only_for_denoising_with_a_gray_one(tmp_path,
+                                                                              monkeypatch):
+    model = sol5.build_nn_model(8, 8, 4, 1)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    gray = np.random.default_rng(12).integers(60, 200, (40, 50), dtype=np.uint8)
+    iio.imwrite(tmp_path / "in.png", gray)
+    monkeypatch.setattr(sol5._noise, "sure_residual_scale", lambda noisy, restored, denoise: 0.5)
+    restore("--model", path, "--sure", tmp_path / "in.png", tmp_path / "out.png")
+    expected = functools.partial(sol5.restore_color_image, gray, model, out_dtype=np.uint8,
+                                 precision=cli.restore_precision("auto"))
+    out = iio.imread(tmp_path / "out.png")
+    np.testing.assert_array_equal(out, expected(sure=True))
+    assert not np.array_equal(out, expected())
+    with pytest.raises(SystemExit, match="--sure is for denoising"):
+        cli.main(["restore", "--task", "deblur", "--model", str(path), "--sure",
+                  str(tmp_path / "in.png"), str(tmp_path / "deblurred.png")])
+    colour_path = tmp_path / "c.keras"
+    sol5.build_color_nn_model(8, 8, 4, 1).save(colour_path)
+    iio.imwrite(tmp_path / "rgb.png", np.dstack([gray] * 3))
+    with pytest.raises(SystemExit, match="--model models/denoise_long.keras"):
+        restore("--model", path, "--colour-model", colour_path, "--sure", tmp_path / "rgb.png",
+                tmp_path / "rgb_out.png")
+    assert not (tmp_path / "rgb_out.png").exists()
+
+
+def test_progress_stages_grow_by_what_a_stage_adds_to_its_own_target():
+    bar = keras.utils.Progbar(None, verbose=0)
+    stages = cli._ProgressStages(bar)
+    first = stages.next()
+    first.target = 4
+    first.add(4)
+    second = stages.next()
+    second.target = 3
+    second.target += 3  # a restore that runs its tiles twice (SURE's probe)
+    assert second.target == 6 and bar.target == 10
+
+
 def test_exif_orientation_is_applied(tmp_path):
     pixels = np.zeros((20, 30, 3), np.uint8)
     pixels[:5, :, 0] = 255  # a red band along the top of the stored image
