@@ -399,10 +399,10 @@ def denoise_methods(models, cases, symmetries=()):
     return methods
 
 
-def restore_case(case, model, precision, symmetries=1):
+def restore_case(case, model, precision, symmetries=1, sure=False):
     """A gray case's corrupted image restored by ``model`` in ``precision``."""
     return sol5.restore_image(case["corrupted"], model, precision=precision,
-                              symmetries=symmetries)
+                              symmetries=symmetries, sure=sure)
 
 
 def symmetries_suffix(count):
@@ -623,6 +623,45 @@ def _evaluate_unseen(models, figure_dir):
     return {"unseen_colour": colour_rows, "unseen_gray": gray_rows, "unseen_photos": list(photos)}
 
 
+#: Added to a label of weights whose residual is scaled by SURE (``restore --sure``), and the
+#: counts of symmetries the SURE part scores the shipped gray denoiser over, with and without it.
+SURE_SUFFIX = ", SURE"
+SURE_SYMMETRIES = (1, 4, 8)
+
+
+def sure_methods(models, cases):
+    """BM3D given the true sigma (when installed), then the shipped gray denoiser of ``models``
+    averaged over each count of ``SURE_SYMMETRIES``, each without and with SURE, in bfloat16
+    where this machine runs it fast."""
+    methods = {}
+    bm3d = _optional_bm3d()
+    if bm3d is not None:
+        methods["BM3D (true sigma)"] = lambda case: np.clip(
+            bm3d.bm3d(case["corrupted"], sigma_psd=case["level"]), 0, 1)
+    model = models.get(SHIPPED_LABEL)
+    if model is None:
+        return methods
+    fast = _training.bfloat16_supported()
+    precision = "mixed_bfloat16" if fast else "float32"
+    for count in SURE_SYMMETRIES:
+        label = (SHIPPED_LABEL + (BFLOAT16_SUFFIX if fast else "")
+                 + (symmetries_suffix(count) if count > 1 else ""))
+        for suffix, sure in (("", False), (SURE_SUFFIX, True)):
+            methods[label + suffix] = (lambda case, count=count, sure=sure: restore_case(
+                case, model, precision, symmetries=count, sure=sure))
+    return methods
+
+
+def _evaluate_unseen_sure(models, figure_dir):
+    photos = _unseen_photos_for("unseen-sure")
+    if photos is None:
+        return {}
+    cases = denoise_cases(photos=gray_photos(photos))
+    rows, _ = score_methods(sure_methods(models.get("denoise", {}), cases), cases,
+                            group=lambda case: "unseen photos, gray")
+    return {"unseen_gray_sure": rows, "unseen_photos": list(photos)}
+
+
 def _evaluate_unseen_superres(models, figure_dir):
     photos = _unseen_photos_for("unseen-superres")
     if photos is None:
@@ -661,7 +700,8 @@ def _evaluate_superres_folds(models, figure_dir):
 #: The parts of the evaluation, in order: name -> ``part(models, figure_dir)``, which scores its
 #: methods, draws its figure and returns its entries of the results file.
 EVALUATION_PARTS = {"denoise": _evaluate_denoise, "colour": _evaluate_colour,
-                    "unseen": _evaluate_unseen, "unseen-superres": _evaluate_unseen_superres,
+                    "unseen": _evaluate_unseen, "unseen-sure": _evaluate_unseen_sure,
+                    "unseen-superres": _evaluate_unseen_superres,
                     "deblur": _evaluate_deblur, "fonts": _evaluate_fonts,
                     "superres": _evaluate_superres, "superres-folds": _evaluate_superres_folds}
 

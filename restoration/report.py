@@ -159,6 +159,11 @@ EVALUATION_PARTS = (
     ("unseen_gray", "The same photos in gray", "sigma", None,
      "The crops above turned to gray (`skimage.color.rgb2gray`), with the methods of the "
      "first table."),
+    ("unseen_gray_sure", "The same gray photos, with SURE", "sigma", None,
+     "The gray crops above, BM3D given the true sigma, and the shipped gray denoiser alone and "
+     "averaged over 4 and 8 symmetries, each also with the share of its residual that SURE "
+     "finds best at the noise level read from each crop (`restore --sure`, "
+     "[restoring.md](restoring.md#giving-texture-back-sure)), measured in one run."),
     ("unseen_superres", "Super-resolution of the same photos", "scale", None,
      "The gray crops above shrunk by the given factor and enlarged back, scored as in the "
      "super-resolution table below."),
@@ -172,14 +177,16 @@ EVALUATION_PARTS = (
 
 #: The part of ``python sol5.py evaluate --parts`` that writes each entry of the results file.
 _EVALUATE_PART = {"denoise": "denoise", "denoise_colour": "colour", "unseen_colour": "unseen",
-                  "unseen_gray": "unseen", "unseen_superres": "unseen-superres", "deblur": "deblur",
+                  "unseen_gray": "unseen", "unseen_gray_sure": "unseen-sure",
+                  "unseen_superres": "unseen-superres", "deblur": "deblur",
                   "deblur_fonts": "fonts", "superres": "superres",
                   "superres_unseen": "superres-folds"}
 
 
 #: The shipped weights (``models/NAME.keras``) that each part of ``evaluate`` scores.
 _PART_WEIGHTS = {"denoise": ("denoise_long",), "colour": ("denoise_long", "denoise-colour_long"),
-                 "unseen": ("denoise_long", "denoise-colour_long"), "deblur": ("deblur_long",),
+                 "unseen": ("denoise_long", "denoise-colour_long"),
+                 "unseen-sure": ("denoise_long",), "deblur": ("deblur_long",),
                  "fonts": ("deblur_long",), "superres": ("superres-x2_long",),
                  "unseen-superres": ("superres-x2_long",)}
 
@@ -687,33 +694,40 @@ def _step_cost_section(cost, source):
 #: (``experiments.COLOUR_NETWORK_SUFFIX``, ``experiments.BFLOAT16_SUFFIX``).
 COLOUR_NETWORK = ", colour network"
 BFLOAT16 = ", bfloat16"
+SURE = ", SURE"  # ``experiments.SURE_SUFFIX``
 
 
 #: A goal on the unseen photos: its name, the evaluation key and images of its rows, the
 #: anchor's method, the suffix of our shipped weights' label, the margin over the anchor (dB),
-#: the share of the anchor's time allowed (None: no limit), the name of its level and the title
-#: of its per-photo table.
+#: the share of the anchor's time allowed (None: no limit), the name of its level, the title
+#: of its per-photo table and the endings of the labels of our rows it scores.
 Goal = collections.namedtuple(
-    "Goal", "name key images anchor suffix margin time_share level_name title")
+    "Goal", "name key images anchor suffix margin time_share level_name title tails",
+    defaults=[("",)])
 COLOUR_GOAL = Goal("colour", "unseen_colour", "unseen colour photos", "CBM3D (true sigma)",
                    COLOUR_NETWORK, 0.0, 1 / 3, "sigma",
                    "Colour: the colour network minus CBM3D (true sigma)")
 GRAY_GOAL = Goal("gray", "unseen_gray", "unseen photos, gray", "BM3D (true sigma)", "", 0.5,
                  1 / 4, "sigma", "Gray: the gray denoiser minus BM3D (true sigma)")
+GRAY_SURE_GOAL = GRAY_GOAL._replace(key="unseen_gray_sure", tails=("", SURE))
 SUPERRES_GOAL = Goal("super-resolution", "unseen_superres", "unseen photos, gray",
                      "cubic-spline enlargement", "", 2.0, None, "scale",
                      "Super-resolution: the x2 model minus cubic-spline enlargement")
 
 
-def _shipped(rows, images, level, suffix=""):
-    """The shipped weights' rows: in bfloat16 where it was measured (``restore``'s default),
-    then averaged over more symmetries (``restore --symmetries N``), fewest first."""
-    plain = _pick(rows, images, level, (SHIPPED_METHOD + suffix + BFLOAT16, SHIPPED_METHOD + suffix))
+def _shipped(rows, images, level, suffix="", tail=""):
+    """The shipped weights' rows whose label ends in ``tail``: in bfloat16 where it was measured
+    (``restore``'s default), then averaged over more symmetries (``restore --symmetries N``),
+    fewest first."""
+    plain = _pick(rows, images, level, (SHIPPED_METHOD + suffix + BFLOAT16 + tail,
+                                        SHIPPED_METHOD + suffix + tail))
     if plain is None:
         return []
     counted = {}
+    base = plain["method"][:len(plain["method"]) - len(tail)]
     for r in rows:
-        found = re.fullmatch(re.escape(plain["method"]) + r", (\d+) symmetries", r["method"])
+        found = re.fullmatch(re.escape(base) + r", (\d+) symmetries" + re.escape(tail),
+                             r["method"])
         if found and r["images"] == images and r["level"] == level:
             counted[int(found.group(1))] = r
     return [plain] + [counted[count] for count in sorted(counted)]
@@ -746,12 +760,14 @@ def _deep_prior_report_rows(deep_prior):
 def target_rows(evaluation, deep_prior=None):
     """Rows of the targets table: goal, images, level, target, measured, distance, time, met."""
     rows = []
-    for goal in (COLOUR_GOAL, GRAY_GOAL):
+    for goal in (COLOUR_GOAL, GRAY_GOAL, GRAY_SURE_GOAL):
         scored = evaluation.get(goal.key) or []
         target = goal.anchor + (f" + {goal.margin:g} dB" if goal.margin else "")
         for level in sorted({r["level"] for r in scored}):
             anchor = _pick(scored, goal.images, level, (goal.anchor,))
-            for ours in _shipped(scored, goal.images, level, goal.suffix) if anchor else []:
+            ours_rows = [r for tail in goal.tails
+                         for r in _shipped(scored, goal.images, level, goal.suffix, tail)]
+            for ours in ours_rows if anchor else []:
                 rows.append([goal.name, goal.images, _level(level), target, ours["method"]]
                             + _versus(ours, anchor, goal.margin, goal.time_share))
     for key, images, label in ((SUPERRES_GOAL.key, SUPERRES_GOAL.images, "unseen photos, gray"),
@@ -835,7 +851,7 @@ def per_photo_section(evaluation):
 
 
 #: The ``evaluate`` parts whose rows the targets page reads.
-_TARGET_PARTS = ("unseen", "unseen-superres", "superres", "superres-folds")
+_TARGET_PARTS = ("unseen", "unseen-sure", "unseen-superres", "superres", "superres-folds")
 
 
 def _targets_machine_lines(evaluation, deep_prior=None):
@@ -843,8 +859,9 @@ def _targets_machine_lines(evaluation, deep_prior=None):
     whose rows have a time bound of their own) were measured together, else one line per
     source, naming it."""
     part_machines = evaluation.get("part_machines", {})
+    measured = {part for key, part in _EVALUATE_PART.items() if evaluation.get(key)}
     machines = {f"`evaluate --parts {part}`": part_machines.get(part) or evaluation.get("machine")
-                for part in _TARGET_PARTS}
+                for part in _TARGET_PARTS if part in measured}
     if _deep_prior_report_rows(deep_prior) and deep_prior.get("machine"):
         machines["`benchmarks/dip_bench.py` (the Deep Image Prior rows)"] = deep_prior["machine"]
     if len({json.dumps(m, sort_keys=True) for m in machines.values()}) <= 1:

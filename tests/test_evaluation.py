@@ -175,6 +175,28 @@ def test_shipped_weights_are_also_averaged_over_each_symmetry_count(monkeypatch,
     assert ("a", "float32", 1) in calls and len(calls) == len(methods)
 
 
+@pytest.mark.parametrize("fast_machine", [True, False])
+def test_sure_part_scores_the_shipped_denoiser_with_and_without_sure_per_symmetry_count(
+        monkeypatch, fast_machine):
+    monkeypatch.setattr(experiments._training, "bfloat16_supported", lambda: fast_machine)
+    monkeypatch.setattr(experiments, "_optional_bm3d", lambda: None)
+    calls = []
+    monkeypatch.setattr(experiments, "restore_case",
+                        lambda case, model, precision, symmetries=1, sure=False:
+                        calls.append((model, precision, symmetries, sure)))
+    methods = experiments.sure_methods(
+        {"ours, assignment settings": "a", experiments.SHIPPED_LABEL: "s"}, [])
+    for restore in methods.values():
+        restore(None)
+    shipped = experiments.SHIPPED_LABEL + (experiments.BFLOAT16_SUFFIX if fast_machine else "")
+    assert list(methods) == [shipped, shipped + ", SURE", shipped + ", 4 symmetries",
+                             shipped + ", 4 symmetries, SURE", shipped + ", 8 symmetries",
+                             shipped + ", 8 symmetries, SURE"]
+    precision = "mixed_bfloat16" if fast_machine else "float32"
+    assert calls == [("s", precision, count, sure) for count in (1, 4, 8)
+                     for sure in (False, True)]
+
+
 def test_photo_folds_split_the_training_photos_and_keep_the_motorcycle_together():
     folds = experiments.photo_folds(3, seed=0)
     names = [name for fold in folds for name in fold]

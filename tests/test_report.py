@@ -426,9 +426,14 @@ def test_targets_name_each_parts_machine_only_where_the_parts_were_measured_apar
     together = report.targets_page(evaluation, _dip_with_bm3d(), ["results/evaluation.json"])
     assert together.count("Machine:") == 1 and "--parts" not in together
     later = dict(MACHINE, date="2021-05-06T00:00:00")
-    evaluation["part_machines"] = {"unseen": MACHINE, "unseen-superres": later}
+    evaluation["part_machines"] = {"unseen": MACHINE, "unseen-superres": later,
+                                   "unseen-sure": MACHINE}
+    evaluation["unseen_gray"] = [_row("BM3D (true sigma)", "unseen photos, gray", 0.1, 28.0)]
+    evaluation["unseen_superres"] = [_row("cubic-spline enlargement", "unseen photos, gray",
+                                          "x2", 30.0)]
     apart = report.targets_page(evaluation, _dip_with_bm3d(), ["results/evaluation.json"])
-    assert apart.count("Machine:") == 5
+    assert apart.count("Machine:") == 5  # no line for unseen-sure: none of its rows is here
+    assert "--parts unseen-sure`" not in apart
     assert "`benchmarks/dip_bench.py` (the Deep Image Prior rows): Machine:" in apart
     assert "`evaluate --parts unseen-superres`: Machine:" in apart and "2021-05-06" in apart
     assert "`evaluate --parts superres-folds`: Machine:" in apart
@@ -439,7 +444,8 @@ def test_targets_name_the_machine_that_timed_the_deep_prior_rows():
     page = report.targets_page(_evaluation(), dip, ["results/evaluation.json"])
     line = next(line for line in page.splitlines() if "dip_bench.py" in line)
     assert "(Some CPU)" in line and "2021-05-06" in line
-    assert page.count("Machine:") == len(report._TARGET_PARTS) + 1
+    measured = {"superres", "superres-folds"}  # the parts whose rows _evaluation() holds
+    assert page.count("Machine:") == len(measured) + 1
 
 
 def test_targets_leave_out_the_deep_prior_machine_where_no_deep_prior_row_is_shown():
@@ -506,6 +512,24 @@ def test_targets_add_a_row_per_symmetry_count_of_the_shipped_weights_fewest_firs
     assert [r[6:] for r in rows] == [["-0.25", "0.06 (at most 0.33)", "no"],
                                      ["+0.12", "0.19 (at most 0.33)", "yes"],
                                      ["+0.25", "0.38 (at most 0.33)", "no"]]
+
+
+def test_gray_targets_take_the_sure_part_after_the_plain_rows_of_each_symmetry_count():
+    shipped = "ours, long preset (shipped)"
+    rows = [_row("BM3D (true sigma)", "unseen photos, gray", 0.05, 30.0, seconds=2.0),
+            _row(shipped + ", SURE", "unseen photos, gray", 0.05, 30.5, seconds=1.0),
+            _row(shipped, "unseen photos, gray", 0.05, 30.25, seconds=0.5),
+            _row(shipped + ", 4 symmetries, SURE", "unseen photos, gray", 0.05, 30.75,
+                 seconds=4.0),
+            _row(shipped + ", 4 symmetries", "unseen photos, gray", 0.05, 30.5, seconds=2.0)]
+    gray = [r for r in report.target_rows(dict(_evaluation(), unseen_gray_sure=rows))
+            if r[0] == "gray"]
+    assert [r[4] for r in gray] == [shipped, shipped + ", 4 symmetries", shipped + ", SURE",
+                                    shipped + ", 4 symmetries, SURE"]
+    assert [r[6:] for r in gray] == [["-0.25", "0.25 (at most 0.25)", "no"],
+                                     ["+0.00", "1.00 (at most 0.25)", "no"],
+                                     ["+0.00", "0.50 (at most 0.25)", "no"],
+                                     ["+0.25", "2.00 (at most 0.25)", "no"]]
 
 
 def test_targets_score_super_resolution_on_the_unseen_photos_before_the_held_out_ones():
