@@ -135,6 +135,9 @@ def _cmd_train(args):
 
 def _cmd_restore(args):
     """Restore one image file, or every image of a folder, with a saved model."""
+    if args.sure and args.task != "denoise":
+        raise SystemExit(f"sol5: --sure is for --task denoise (Gaussian noise, restored by a "
+                         f"gray network), not for {TASKS[args.task]['label']}")
     model_path = args.model or default_model_path(args.task)
     if not os.path.isfile(model_path):
         raise SystemExit(f"sol5: no model at '{model_path}'; train one first with "
@@ -147,9 +150,6 @@ def _cmd_restore(args):
                     if colour_path is not None and os.path.isfile(colour_path) else None)
     if args.colour_model and colour_model is None:
         raise SystemExit(f"sol5: no model at '{args.colour_model}' (--colour-model)")
-    if args.sure and args.task != "denoise":
-        raise SystemExit(f"sol5: --sure is for denoising (--task denoise): it models Gaussian "
-                         f"noise, not {TASKS[args.task]['label']}")
     apply = TASKS[args.task]["apply_file"]
     network = {"precision": restore_precision(args.precision), "symmetries": args.symmetries}
     if args.sure:

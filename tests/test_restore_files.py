@@ -96,7 +96,7 @@ def test_sure_option_reaches_the_network_and_only_for_denoising_with_a_gray_one(
     out = iio.imread(tmp_path / "out.png")
     np.testing.assert_array_equal(out, expected(sure=True))
     assert not np.array_equal(out, expected())
-    with pytest.raises(SystemExit, match="--sure is for denoising"):
+    with pytest.raises(SystemExit, match="--sure is for --task denoise"):
         cli.main(["restore", "--task", "deblur", "--model", str(path), "--sure",
                   str(tmp_path / "in.png"), str(tmp_path / "deblurred.png")])
     colour_path = tmp_path / "c.keras"
