@@ -163,7 +163,8 @@ EVALUATION_PARTS = (
      "The gray crops above, BM3D given the true sigma, and the shipped gray denoiser alone and "
      "averaged over 4 and 8 symmetries, each also with the share of its residual that SURE "
      "finds best at the noise level read from each crop (`restore --sure`, "
-     "[restoring.md](restoring.md#giving-texture-back-sure)), measured in one run."),
+     "[restoring.md](restoring.md#giving-texture-back-sure)), measured in one run. SURE's "
+     "two guards were settled after a first look at these photos (the same page says how)."),
     ("unseen_superres", "Super-resolution of the same photos", "scale", None,
      "The gray crops above shrunk by the given factor and enlarged back, scored as in the "
      "super-resolution table below."),
