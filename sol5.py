@@ -507,8 +507,8 @@ def restore_image(corrupted_image, base_model, *, precision="float32", symmetrie
         (``restoration._tiling.SYMMETRIES`` lists them in order).
     sure : bool, optional
         Keyword only; for a denoiser of Gaussian noise only.  Remove only the share of the
-        network's residual that Stein's unbiased risk estimate (SURE) finds best for this
-        image, at the noise level estimated from the image
+        network's residual that Stein's unbiased risk estimate (SURE) finds best, block by
+        block, at the noise level estimated from the image
         (``restoration._noise.sure_residual_scale``): the network runs twice.  A blind network
         that takes fine texture for light noise smooths it away; this gives some of it back.
 
@@ -550,7 +550,7 @@ def _restore_planes(planes, base_model, progress=None, precision="float32", symm
                     sure=False):
     """The network on a 2-D channel or an (H, W, C) stack in [0, 1] (any real dtype); float32
     in [0, 1] out, the same shape.  With ``sure`` (2-D only), the share of the residual that
-    ``_noise.sure_residual_scale`` finds best is removed."""
+    ``_noise.sure_residual_scale`` finds best at each pixel is removed."""
     network = _tiling.network_runner(model_for_any_size(base_model), precision)
     run = _tiling.averaged_over_symmetries(network.run, symmetries)
     tile = _tiling.TILE if network.radius is not None else max(planes.shape[:2])  # strided
@@ -571,7 +571,7 @@ def _restore_planes(planes, base_model, progress=None, precision="float32", symm
                                 else _tiling.tile_count(image.shape, network.radius))
         return denoise(image, progress)
     scale = _noise.sure_residual_scale(planes, restored, denoise_again)
-    if scale == 1.0:
+    if np.ndim(scale) == 0:  # the residual kept whole
         return restored
     planes = planes.astype(np.float32)
     return np.clip(planes - scale * (planes - restored), 0.0, 1.0)

@@ -4,7 +4,8 @@ keep.
 :func:`noise_sigma` estimates the noise's standard deviation from the principal components of
 the image's least textured patches; the Deep Image Prior stops its fit by it.
 :func:`sure_residual_scale` uses that estimate to choose, by Stein's unbiased risk estimate
-(SURE), the blend of a denoiser's result and its input with the least expected error.
+(SURE), the blend of a denoiser's result and its input with the least expected error, block by
+block.
 """
 
 import numpy as np
@@ -20,6 +21,7 @@ SURE_MARGIN = 3           # pixels this many sigmas or less from 0 or 1 are clip
 SURE_MIN_SHARE = 0.25     # below this share of unclipped pixels the residual is kept whole,
 SURE_MIN_PATCHES = 4096   # and below this many unclipped patches to estimate the noise from
 SURE_PROBE = 0.01         # size of the probing perturbation, relative to the estimated sigma
+SURE_BLOCK = 32           # side of the blocks that each get their own factor
 
 
 def _tail_variance(patches):
@@ -112,22 +114,48 @@ def _unclipped(restored, sigma):
     return (restored > margin) & (restored < 1 - margin)
 
 
+def _block_sums(values, block):
+    """Sums of ``values`` over ``block`` x ``block`` squares tiling it (the last row and column
+    of squares may be cut short)."""
+    height, width = values.shape
+    rows, cols = -(-height // block), -(-width // block)
+    padded = np.zeros((rows * block, cols * block))
+    padded[:height, :width] = values
+    return padded.reshape(rows, block, cols, block).sum(axis=(1, 3))
+
+
+def _spread(per_block, block, shape):
+    """A value per pixel from one per ``block``-sided square: linear between the squares'
+    centres, constant beyond the outer ones (rows first, then columns)."""
+    def weights(length, count):
+        position = np.clip((np.arange(length) + 0.5) / block - 0.5, 0, count - 1)
+        low = np.floor(position).astype(int)
+        return low, np.minimum(low + 1, count - 1), position - low
+    low, high, t = weights(shape[0], per_block.shape[0])
+    rows = per_block[low] * (1 - t)[:, None] + per_block[high] * t[:, None]
+    low, high, t = weights(shape[1], per_block.shape[1])
+    return rows[:, low] * (1 - t) + rows[:, high] * t
+
+
 def sure_residual_scale(noisy, restored, denoise, seed=0):
-    """The share of a denoiser's residual to remove: ``noisy - scale * (noisy - restored)``
-    has the least expected squared error by SURE.
+    """The share of a denoiser's residual to remove, block by block: ``noisy - scale * (noisy -
+    restored)`` has the least expected squared error by SURE.
 
     A blind network that mistakes fine texture for noise removes too much of it; an image
     noisier than it learned, too little.  Stein's unbiased risk estimate of the blend
     ``noisy - a * r`` (``r`` the residual ``noisy - restored``) over ``n`` pixels,
     ``a**2 |r|**2 - n sigma**2 + 2 sigma**2 (n - a (n - div))`` (``div`` the divergence of the
     denoiser), is least at ``a = sigma**2 (n - div) / |r|**2``, clipped to [0, 1] (a convex
-    blend of the input and the result).  ``sigma`` is :func:`noise_sigma`'s estimate over the
-    patches the result keeps away from 0 and 1, and the sums run over those pixels only: noise
-    clipped at black or white is not Gaussian.  The divergence is probed once (Ramani, Blu and
-    Unser, IEEE TIP 2008): ``b . (denoise(noisy + e b) - restored) / e`` for a seeded normal
-    ``b`` and a small ``e``.  Where fewer than ``SURE_MIN_PATCHES`` patches or
-    ``SURE_MIN_SHARE`` of the pixels are clear of clipping (heavy noise, much of the image
-    black or white, a small image), the scale is 1 and ``denoise`` is not called again.
+    blend of the input and the result).  It is taken over each ``SURE_BLOCK``-sided square of
+    the image, so that texture and flat ground get their own factor, and spread linearly between
+    the squares' centres; a square with too few usable pixels takes the factor of the whole
+    image.  ``sigma`` is :func:`noise_sigma`'s estimate over the patches the result keeps away
+    from 0 and 1, and the sums run over those pixels only: noise clipped at black or white is
+    not Gaussian.  The divergence is probed once (Ramani, Blu and Unser, IEEE TIP 2008):
+    ``b . (denoise(noisy + e b) - restored) / e`` for a seeded normal ``b`` and a small ``e``.
+    Where fewer than ``SURE_MIN_PATCHES`` patches or ``SURE_MIN_SHARE`` of the pixels are clear
+    of clipping (heavy noise, much of the image black or white, a small image), the scale is 1
+    and ``denoise`` is not called again.
 
     Parameters
     ----------
@@ -142,8 +170,8 @@ def sure_residual_scale(noisy, restored, denoise, seed=0):
 
     Returns
     -------
-    float
-        In [0, 1].
+    float or ndarray of float64, shape (height, width)
+        1.0 where the residual is kept whole, else a factor in [0, 1] per pixel.
 
     Examples
     --------
@@ -155,8 +183,8 @@ def sure_residual_scale(noisy, restored, denoise, seed=0):
     >>> noisy = board + rng.normal(0, 0.02, board.shape)
     >>> blur = lambda image: scipy.ndimage.uniform_filter(image, 3)
     >>> scale = sure_residual_scale(noisy, blur(noisy), blur)
-    >>> bool(scale < 0.1)
-    True
+    >>> scale.shape, bool(scale.max() < 0.1)
+    ((96, 96), True)
     """
     noisy = np.asarray(noisy, np.float64)
     restored = np.asarray(restored)
@@ -173,8 +201,16 @@ def sure_residual_scale(noisy, restored, denoise, seed=0):
     probe = np.random.default_rng(seed).standard_normal(noisy.shape, dtype=np.float32)
     step = SURE_PROBE * sigma
     moved = np.asarray(denoise(noisy + step * probe))
-    divergence = np.sum(probe[kept] * (moved[kept] - restored[kept]), dtype=np.float64) / step
-    residual_energy = np.sum((noisy[kept] - restored[kept]) ** 2)
-    if residual_energy == 0:
+    divergence = np.where(kept, probe * (moved - restored), 0) / step
+    residual_energy = np.where(kept, (noisy - restored) ** 2, 0)
+    if not residual_energy.any():
         return 1.0
-    return float(np.clip(sigma ** 2 * (kept.sum() - divergence) / residual_energy, 0.0, 1.0))
+
+    def factor(pixels, divergence, energy):
+        return np.clip(sigma ** 2 * (pixels - divergence) / np.maximum(energy, 1e-300), 0, 1)
+    whole = factor(kept.sum(), divergence.sum(), residual_energy.sum())
+    pixels, energy = _block_sums(kept, SURE_BLOCK), _block_sums(residual_energy, SURE_BLOCK)
+    usable = (pixels >= SURE_MIN_SHARE * SURE_BLOCK ** 2) & (energy > 0)
+    per_block = np.where(usable, factor(pixels, _block_sums(divergence, SURE_BLOCK), energy),
+                         whole)
+    return _spread(per_block, SURE_BLOCK, noisy.shape)

@@ -394,8 +394,9 @@ def build_parser():
     restore.add_argument("--sure", action="store_true",
                          help="denoising with a gray network only: remove the share of the "
                               "network's residual that Stein's unbiased risk estimate finds "
-                              "best, at the noise level read from each image (gives back fine "
-                              "texture a blind network smooths at light noise; twice the work)")
+                              "best in each part of the image, at the noise level read from it "
+                              "(gives back fine texture a blind network smooths at light noise; "
+                              "twice the work)")
     restore.add_argument("--max-megapixels", type=_megapixels,
                          default=_files.DEFAULT_MAX_MEGAPIXELS, metavar="N",
                          help="refuse images of more than N million pixels, from the file's "

@@ -89,7 +89,8 @@ def test_sure_option_reaches_the_network_and_only_for_denoising_with_a_gray_one(
     model.save(path)
     gray = np.random.default_rng(12).integers(60, 200, (40, 50), dtype=np.uint8)
     iio.imwrite(tmp_path / "in.png", gray)
-    monkeypatch.setattr(sol5._noise, "sure_residual_scale", lambda noisy, restored, denoise: 0.5)
+    monkeypatch.setattr(sol5._noise, "sure_residual_scale",
+                        lambda noisy, restored, denoise: np.full(noisy.shape, 0.5))
     restore("--model", path, "--sure", tmp_path / "in.png", tmp_path / "out.png")
     expected = functools.partial(sol5.restore_color_image, gray, model, out_dtype=np.uint8,
                                  precision=cli.restore_precision("auto"))
