@@ -151,9 +151,8 @@ def _cmd_restore(args):
     if args.colour_model and colour_model is None:
         raise SystemExit(f"sol5: no model at '{args.colour_model}' (--colour-model)")
     apply = TASKS[args.task]["apply_file"]
-    network = {"precision": restore_precision(args.precision), "symmetries": args.symmetries}
-    if args.sure:
-        network["sure"] = True
+    network = {"precision": restore_precision(args.precision), "symmetries": args.symmetries,
+               "sure": args.sure}
     if args.verbose:
         print(f"sol5: the network runs in {network['precision']}")
     folder_mode = os.path.isdir(args.input)

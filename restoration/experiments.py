@@ -375,6 +375,16 @@ def _optional_bm3d():
     return bm3d
 
 
+def bm3d_method():
+    """``{"BM3D (true sigma)": restore(case)}`` for a gray case, or ``{}`` without the optional
+    ``bm3d`` package."""
+    bm3d = _optional_bm3d()
+    if bm3d is None:
+        return {}
+    return {"BM3D (true sigma)": lambda case: np.clip(
+        bm3d.bm3d(case["corrupted"], sigma_psd=case["level"]), 0, 1)}
+
+
 def denoise_methods(models, cases, symmetries=()):
     """Name -> restore(case) for the classical denoisers, BM3D if installed, and our models
     (the shipped weights also averaged over each count of ``symmetries``)."""
@@ -391,10 +401,7 @@ def denoise_methods(models, cases, symmetries=()):
     best_per_sigma(cases, wavelet, WAVELET_SIGMA_FACTORS, "wavelet_factor")
     methods["TV (best weight)"] = lambda case: tv(case, case["tv_weight"])
     methods["wavelet (true sigma, best factor)"] = lambda case: wavelet(case, case["wavelet_factor"])
-    bm3d = _optional_bm3d()
-    if bm3d is not None:
-        methods["BM3D (true sigma)"] = lambda case: np.clip(
-            bm3d.bm3d(case["corrupted"], sigma_psd=case["level"]), 0, 1)
+    methods.update(bm3d_method())
     methods.update(our_methods(models, restore_case, symmetries=symmetries))
     return methods
 
@@ -629,15 +636,11 @@ SURE_SUFFIX = ", SURE"
 SURE_SYMMETRIES = (1, 4, 8)
 
 
-def sure_methods(models, cases):
+def sure_methods(models):
     """BM3D given the true sigma (when installed), then the shipped gray denoiser of ``models``
     averaged over each count of ``SURE_SYMMETRIES``, each without and with SURE, in bfloat16
     where this machine runs it fast."""
-    methods = {}
-    bm3d = _optional_bm3d()
-    if bm3d is not None:
-        methods["BM3D (true sigma)"] = lambda case: np.clip(
-            bm3d.bm3d(case["corrupted"], sigma_psd=case["level"]), 0, 1)
+    methods = bm3d_method()
     model = models.get(SHIPPED_LABEL)
     if model is None:
         return methods
@@ -657,7 +660,7 @@ def _evaluate_unseen_sure(models, figure_dir):
     if photos is None:
         return {}
     cases = denoise_cases(photos=gray_photos(photos))
-    rows, _ = score_methods(sure_methods(models.get("denoise", {}), cases), cases,
+    rows, _ = score_methods(sure_methods(models.get("denoise", {})), cases,
                             group=lambda case: "unseen photos, gray")
     return {"unseen_gray_sure": rows, "unseen_photos": list(photos)}
 

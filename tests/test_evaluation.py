@@ -185,7 +185,7 @@ def test_sure_part_scores_the_shipped_denoiser_with_and_without_sure_per_symmetr
                         lambda case, model, precision, symmetries=1, sure=False:
                         calls.append((model, precision, symmetries, sure)))
     methods = experiments.sure_methods(
-        {"ours, assignment settings": "a", experiments.SHIPPED_LABEL: "s"}, [])
+        {"ours, assignment settings": "a", experiments.SHIPPED_LABEL: "s"})
     for restore in methods.values():
         restore(None)
     shipped = experiments.SHIPPED_LABEL + (experiments.BFLOAT16_SUFFIX if fast_machine else "")
